@@ -1,0 +1,1 @@
+"""alchemiser-dagster: a daily multi-strategy portfolio rebalancer on Dagster."""

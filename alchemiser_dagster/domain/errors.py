@@ -1,0 +1,136 @@
+"""One narrow exception tree for the whole product.
+
+Every class says whether retrying the same call can help (``retryable``), so the
+edges that retry (broker adapter, Dagster retry policies) never have to guess.
+Errors carry their facts as attributes, not only in the message, so callers and
+alerts can report them without parsing text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar
+
+
+class AlchemiserError(Exception):
+    """Root of every error this project raises on purpose."""
+
+    retryable: ClassVar[bool] = False
+
+
+# --- strategies ---------------------------------------------------------------------------
+
+
+class StrategyError(AlchemiserError):
+    """A symphony cannot be loaded or evaluated.
+
+    ``source`` is the file name, ``line``/``column`` (1-based, code points) point at the
+    opening bracket of the offending form. ``format_location`` renders the
+    ``FILE:LINE:COL`` prefix the CLI prints.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str = "<string>",
+        line: int = 0,
+        column: int = 0,
+    ) -> None:
+        self.message = message
+        self.source = source
+        self.line = line
+        self.column = column
+        super().__init__(self.render())
+
+    def format_location(self) -> str:
+        return f"{self.source}:{self.line}:{self.column}"
+
+    def render(self) -> str:
+        return f"{self.format_location()}: {type(self).__name__}: {self.message}"
+
+
+class DslParseError(StrategyError):
+    """The text is not a well-formed s-expression (brackets, strings, stray characters)."""
+
+
+class DslValidationError(StrategyError):
+    """Well-formed text that is not a valid symphony (unknown operator, arity, literal)."""
+
+
+class StrategyDataError(StrategyError):
+    """Evaluation needed market data that is absent or unusable for a session.
+
+    Carries the session, symbol, indicator and window so an operator can see exactly
+    which input failed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str = "<string>",
+        line: int = 0,
+        column: int = 0,
+        session: dt.date | None = None,
+        symbol: str | None = None,
+        indicator: str | None = None,
+        window: int | None = None,
+    ) -> None:
+        self.session = session
+        self.symbol = symbol
+        self.indicator = indicator
+        self.window = window
+        super().__init__(message, source=source, line=line, column=column)
+
+    def render(self) -> str:
+        facts = [
+            f"{name}={value}"
+            for name, value in (
+                ("session", self.session),
+                ("symbol", self.symbol),
+                ("indicator", self.indicator),
+                ("window", self.window),
+            )
+            if value is not None
+        ]
+        suffix = f" [{', '.join(facts)}]" if facts else ""
+        return f"{super().render()}{suffix}"
+
+
+class UnknownSymbol(StrategyDataError):
+    """The symbol has no bars at all."""
+
+
+class MissingBar(StrategyDataError):
+    """The symbol has no bar dated on the session (stale data)."""
+
+
+class InsufficientHistory(StrategyDataError):
+    """Fewer bars than the indicator needs, or a too-short child return stream."""
+
+
+class BadIndicatorValue(StrategyDataError):
+    """An indicator produced a non-finite value."""
+
+
+class ZeroVolatility(StrategyDataError):
+    """Inverse-volatility weighting met a child whose volatility is zero."""
+
+
+class EmptyAllocation(StrategyDataError):
+    """A node yielded no weights (guard; should be unreachable for valid symphonies)."""
+
+
+# --- market data --------------------------------------------------------------------------
+
+
+class MarketDataError(AlchemiserError):
+    """Bars are malformed (duplicates, non-positive or NaN closes, missing columns)."""
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+class ConfigError(AlchemiserError):
+    """A configuration file or setting is invalid; the message names the file and field."""

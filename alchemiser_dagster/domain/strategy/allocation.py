@@ -1,0 +1,43 @@
+"""Evaluate every symphony of an allocation config for a session and blend them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict
+
+from alchemiser_dagster.domain.strategy.compiler import load_symphony
+from alchemiser_dagster.domain.strategy.config import AllocationConfig, blend_weights
+from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator
+from alchemiser_dagster.domain.strategy.history import MarketHistory
+from alchemiser_dagster.domain.strategy.trace import SCHEMA_VERSION, StrategyEvaluation
+
+
+class AllocationEvaluation(BaseModel):
+    """The account-level target for a session and each strategy's own result."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    session: dt.date
+    target: dict[str, float]
+    shares: dict[str, float]
+    strategies: dict[str, StrategyEvaluation]
+
+
+def evaluate_allocation(
+    config: AllocationConfig, history: MarketHistory, session: dt.date, *, trace: bool = True
+) -> AllocationEvaluation:
+    """Evaluate each configured symphony for `session`; any strategy error propagates."""
+    results = {
+        name: SymphonyEvaluator(load_symphony(config.strategy_path(name)), history).evaluate(
+            session, trace=trace
+        )
+        for name in config.files
+    }
+    return AllocationEvaluation(
+        session=session,
+        target=blend_weights(config, {name: r.weights for name, r in results.items()}),
+        shares={name: float(config.allocations[name]) for name in config.files},
+        strategies=results,
+    )

@@ -1,0 +1,87 @@
+"""What a strategy decided and why: weights plus the decision trace (spec §6).
+
+The trace lists, in evaluation order, every `if` with the values it compared and the
+branch it took, every filter's ranking and every inverse-volatility split, each
+pointing at its `file:line:col`. An operator reading a day's trace can replay the
+decision by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+
+class OperandValue(_Frozen):
+    """One side of a comparison: a literal or an indicator reading."""
+
+    expr: str
+    value: float
+    symbol: str | None = None
+    indicator: str | None = None
+    window: int | None = None
+    last_bar_date: dt.date | None = None
+
+
+class IfTrace(_Frozen):
+    kind: Literal["if"] = "if"
+    node: str
+    op: str
+    lhs: OperandValue
+    rhs: OperandValue
+    result: bool
+    branch: Literal["then", "else"]
+
+
+class RankedCandidate(_Frozen):
+    label: str
+    score: float
+    rank: int
+    selected: bool
+    # The candidate's daily returns (fractions) the score was computed from; only for
+    # non-asset candidates, which are scored on their return stream.
+    stream_returns: tuple[float, ...] | None = None
+
+
+class FilterTrace(_Frozen):
+    kind: Literal["filter"] = "filter"
+    node: str
+    key: str
+    select: Literal["top", "bottom"]
+    n: int
+    candidates: tuple[RankedCandidate, ...]
+
+
+class VolatilityShare(_Frozen):
+    label: str
+    sigma: float
+    share: float
+
+
+class InverseVolatilityTrace(_Frozen):
+    kind: Literal["inverse-volatility"] = "inverse-volatility"
+    node: str
+    window: int
+    children: tuple[VolatilityShare, ...]
+
+
+TraceEntry = Annotated[IfTrace | FilterTrace | InverseVolatilityTrace, Field(discriminator="kind")]
+
+
+class StrategyEvaluation(_Frozen):
+    """One symphony evaluated for one session."""
+
+    schema_version: int = SCHEMA_VERSION
+    strategy: str
+    source: str
+    session: dt.date
+    weights: dict[str, float]
+    trace: tuple[TraceEntry, ...] = ()

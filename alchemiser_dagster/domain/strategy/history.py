@@ -75,7 +75,7 @@ class MarketHistory:
         """Close-to-close simple return from session t-1 to t (the stream's r_t)."""
         returns = self._returns.get(symbol)
         if returns is None:
-            closes = self._closes_of(symbol, loc, t)
+            closes = self._closes_of(symbol, loc, t, "return-stream", 1)
             ratio = np.full(len(closes), np.nan)
             ratio[1:] = closes[1:] / closes[:-1] - 1.0
             returns = ratio.tolist()
@@ -97,15 +97,19 @@ class MarketHistory:
 
     # --- internals ----------------------------------------------------------------------
 
-    def _closes_of(self, symbol: str, loc: Loc, t: int) -> FloatArray:
+    def _closes_of(
+        self, symbol: str, loc: Loc, t: int, indicator: str | None = None, window: int | None = None
+    ) -> FloatArray:
         column = self._column.get(symbol)
         if column is None:
-            raise self._error(UnknownSymbol, f"no bars at all for {symbol}", loc, t, symbol, None, None)
+            raise self._error(
+                UnknownSymbol, f"no bars at all for {symbol}", loc, t, symbol, indicator, window
+            )
         closes: FloatArray = self._closes[:, column]
         return closes
 
     def _compute(self, symbol: str, indicator: str, window: int, loc: Loc, t: int) -> list[float]:
-        closes = self._closes_of(symbol, loc, t)
+        closes = self._closes_of(symbol, loc, t, indicator, window)
         present = ~np.isnan(closes)
         aligned = np.full(len(closes), np.nan)
         own = price_indicator_series(indicator, closes[present], window)

@@ -73,15 +73,15 @@ def test_example_1_if_and_weight_specified() -> None:
 
 def test_example_2_filter_and_inverse_volatility() -> None:
     result = evaluate(EX2)
-    assert result.weights == pytest.approx(
-        {"AAA": 0.2872216348, "CCC": 0.25, "DDD": 0.4627783652}, abs=1e-9
-    )
+    assert result.weights == pytest.approx({"AAA": 0.2872216348, "CCC": 0.25, "DDD": 0.4627783652}, abs=1e-9)
     ranking, volatility = result.trace
     assert isinstance(ranking, FilterTrace) and isinstance(volatility, InverseVolatilityTrace)
     scores = {c.label: round(c.score, 4) for c in ranking.candidates}
     assert scores == {"AAA": 14.2857, "BBB": 2.5641, "CCC": 11.0}
     assert [(c.label, c.rank, c.selected) for c in ranking.candidates] == [
-        ("AAA", 1, True), ("BBB", 3, False), ("CCC", 2, True)
+        ("AAA", 1, True),
+        ("BBB", 3, False),
+        ("CCC", 2, True),
     ]
     shares = {c.label: (round(c.sigma, 6), round(c.share, 6)) for c in volatility.children}
     assert shares == {"AAA": (5.810196, 0.074443), "DDD": (0.467319, 0.925557)}
@@ -133,14 +133,18 @@ def _data_error(text: str, frame: pd.DataFrame | None = None, session: dt.date =
 
 
 def test_unknown_symbol_names_file_symbol_and_session() -> None:
-    error = _data_error('(defsymphony "t" {}\n (if (> (rsi "ZZZ" {:window 3}) 1) [(asset "A")] [(asset "B")]))')
+    error = _data_error(
+        '(defsymphony "t" {}\n (if (> (rsi "ZZZ" {:window 3}) 1) [(asset "A")] [(asset "B")]))'
+    )
     assert isinstance(error, UnknownSymbol)
     assert (error.line, error.column, error.symbol, error.session) == (2, 9, "ZZZ", D)
     assert error.render().startswith("ex.clj:2:9: UnknownSymbol: ")
 
 
 def test_insufficient_history_is_an_error_not_a_neutral_value() -> None:
-    error = _data_error('(defsymphony "t" {} (if (> (rsi "AAA" {:window 10}) 50) [(asset "A")] [(asset "B")]))')
+    error = _data_error(
+        '(defsymphony "t" {} (if (> (rsi "AAA" {:window 10}) 50) [(asset "A")] [(asset "B")]))'
+    )
     assert isinstance(error, InsufficientHistory)
     assert (error.symbol, error.indicator, error.window, error.session) == ("AAA", "rsi", 10, D)
     assert "needs 11 bars, 5 available" in error.message
@@ -149,7 +153,9 @@ def test_insufficient_history_is_an_error_not_a_neutral_value() -> None:
 def test_missing_bar_on_the_session() -> None:
     frame = bars()
     frame = frame[~((frame.symbol == "BBB") & (frame.date == D))]
-    error = _data_error('(defsymphony "t" {} (filter (current-price) (select-top 1) [(asset "AAA") (asset "BBB")]))', frame)
+    error = _data_error(
+        '(defsymphony "t" {} (filter (current-price) (select-top 1) [(asset "AAA") (asset "BBB")]))', frame
+    )
     assert isinstance(error, MissingBar)
     assert (error.symbol, error.session) == ("BBB", D)
 

@@ -53,40 +53,160 @@ def _error(text: str) -> StrategyError:
     [
         # unbalanced: the unclosed list is reported at its opening bracket
         ('(defsymphony "x" {}\n  (weight-equal [(asset "SPY")]', DslParseError, 2, 3, "never closed"),
-        ('(defsymphony "x" {}\n  (weight-equal\n    [(asset "SPY")]\n  ))\n)', DslParseError, 5, 1, "unexpected ')'"),
+        (
+            '(defsymphony "x" {}\n  (weight-equal\n    [(asset "SPY")]\n  ))\n)',
+            DslParseError,
+            5,
+            1,
+            "unexpected ')'",
+        ),
         ('(defsymphony "x" {} (weight-equal [(asset "SPY")))', DslParseError, 1, 49, "does not match"),
         ('(defsymphony "x" {} (asset "SPY))', DslParseError, 1, 28, "unterminated string"),
         ('(defsymphony "x" {} (asset "S\\qY"))', DslParseError, 1, 30, "bad escape"),
         ('(defsymphony "x" {} (asset "SPY")) (asset "QQQ")', DslParseError, 1, 36, "extra form"),
         ('(defsymphony "x" {} (asset "SPY" @))', DslParseError, 1, 34, "unexpected character"),
         ('(defsymphony "x" {:window} (asset "SPY"))', DslParseError, 1, 18, "even number"),
-        ('(defsymphony "x" {} (if (> (rsi "SPY" {:window 1x0}) 5) [(asset "A")] [(asset "B")]))', DslParseError, 1, 48, "malformed number"),
+        (
+            '(defsymphony "x" {} (if (> (rsi "SPY" {:window 1x0}) 5) [(asset "A")] [(asset "B")]))',
+            DslParseError,
+            1,
+            48,
+            "malformed number",
+        ),
         ("", DslParseError, 1, 1, "empty file"),
         # unknown operator / indicator / comparison
-        ('(defsymphony "x" {}\n  (weight-equal\n    [(weight-equl [(asset "SPY")])]))', DslValidationError, 3, 6, "unknown operator 'weight-equl'"),
-        ('(defsymphony "x" {} (if (> (rsii "SPY" {:window 10}) 5) [(asset "A")] [(asset "B")]))', DslValidationError, 1, 28, "unknown indicator 'rsii'"),
-        ('(defsymphony "x" {} (if (= (rsi "SPY" {:window 10}) 5) [(asset "A")] [(asset "B")]))', DslValidationError, 1, 25, "unknown comparison '='"),
-        ('(defsymphony "x" {} (filter (ma {:window 3}) (select-top 1) [(asset "A")]))', DslValidationError, 1, 29, "unknown indicator 'ma'"),
+        (
+            '(defsymphony "x" {}\n  (weight-equal\n    [(weight-equl [(asset "SPY")])]))',
+            DslValidationError,
+            3,
+            6,
+            "unknown operator 'weight-equl'",
+        ),
+        (
+            '(defsymphony "x" {} (if (> (rsii "SPY" {:window 10}) 5) [(asset "A")] [(asset "B")]))',
+            DslValidationError,
+            1,
+            28,
+            "unknown indicator 'rsii'",
+        ),
+        (
+            '(defsymphony "x" {} (if (= (rsi "SPY" {:window 10}) 5) [(asset "A")] [(asset "B")]))',
+            DslValidationError,
+            1,
+            25,
+            "unknown comparison '='",
+        ),
+        (
+            '(defsymphony "x" {} (filter (ma {:window 3}) (select-top 1) [(asset "A")]))',
+            DslValidationError,
+            1,
+            29,
+            "unknown indicator 'ma'",
+        ),
         # wrong arity
-        ('(defsymphony "x" {}\n (if (> (rsi "SPY" {:window 10}) 5) [(asset "A")]))', DslValidationError, 2, 2, "wrong number of arguments"),
-        ('(defsymphony "x" {} (if (> (rsi "SPY" {:window 10})) [(asset "A")] [(asset "B")]))', DslValidationError, 1, 25, "wrong number of arguments"),
+        (
+            '(defsymphony "x" {}\n (if (> (rsi "SPY" {:window 10}) 5) [(asset "A")]))',
+            DslValidationError,
+            2,
+            2,
+            "wrong number of arguments",
+        ),
+        (
+            '(defsymphony "x" {} (if (> (rsi "SPY" {:window 10})) [(asset "A")] [(asset "B")]))',
+            DslValidationError,
+            1,
+            25,
+            "wrong number of arguments",
+        ),
         ('(defsymphony "x" {} (asset "A" "B" "C"))', DslValidationError, 1, 21, "wrong number of arguments"),
-        ('(defsymphony "x" {} (weight-specified 0.5 (asset "A") 0.5))', DslValidationError, 1, 21, "wrong number of arguments"),
+        (
+            '(defsymphony "x" {} (weight-specified 0.5 (asset "A") 0.5))',
+            DslValidationError,
+            1,
+            21,
+            "wrong number of arguments",
+        ),
         ('(defsymphony "x" (asset "A"))', DslValidationError, 1, 1, "wrong number of arguments"),
         # bad window / N
-        ('(defsymphony "x" {}\n  (if (> (rsi "SPY" {:window 0}) 5) [(asset "A")] [(asset "B")]))', DslValidationError, 2, 10, ":window must be an integer >= 1"),
-        ('(defsymphony "x" {} (if (> (rsi "SPY" {:window 2.5}) 5) [(asset "A")] [(asset "B")]))', DslValidationError, 1, 28, ":window must be an integer >= 1"),
-        ('(defsymphony "x" {} (if (> (rsi "SPY" {:window "10"}) 5) [(asset "A")] [(asset "B")]))', DslValidationError, 1, 28, ":window must be an integer >= 1"),
-        ('(defsymphony "x" {} (if (> (rsi "SPY" {}) 5) [(asset "A")] [(asset "B")]))', DslValidationError, 1, 28, "missing :window"),
-        ('(defsymphony "x" {} (if (> (rsi "SPY" {:days 3}) 5) [(asset "A")] [(asset "B")]))', DslValidationError, 1, 28, "unknown keyword :days"),
-        ('(defsymphony "x" {} (if (> (rsi "SPY" 10) 5) [(asset "A")] [(asset "B")]))', DslValidationError, 1, 28, "positional window"),
-        ('(defsymphony "x" {} (filter (rsi {:window 3}) (select-top 0) [(asset "A")]))', DslValidationError, 1, 47, "select-top count must be an integer >= 1"),
-        ('(defsymphony "x" {} (weight-inverse-volatility -3 [(asset "A")]))', DslValidationError, 1, 21, "window must be an integer >= 1"),
-        ('(defsymphony "x" {} (filter (stdev-price {:window 1}) (select-top 1) [(asset "A")]))', DslValidationError, 1, 29, "stdev-price needs :window >= 2"),
+        (
+            '(defsymphony "x" {}\n  (if (> (rsi "SPY" {:window 0}) 5) [(asset "A")] [(asset "B")]))',
+            DslValidationError,
+            2,
+            10,
+            ":window must be an integer >= 1",
+        ),
+        (
+            '(defsymphony "x" {} (if (> (rsi "SPY" {:window 2.5}) 5) [(asset "A")] [(asset "B")]))',
+            DslValidationError,
+            1,
+            28,
+            ":window must be an integer >= 1",
+        ),
+        (
+            '(defsymphony "x" {} (if (> (rsi "SPY" {:window "10"}) 5) [(asset "A")] [(asset "B")]))',
+            DslValidationError,
+            1,
+            28,
+            ":window must be an integer >= 1",
+        ),
+        (
+            '(defsymphony "x" {} (if (> (rsi "SPY" {}) 5) [(asset "A")] [(asset "B")]))',
+            DslValidationError,
+            1,
+            28,
+            "missing :window",
+        ),
+        (
+            '(defsymphony "x" {} (if (> (rsi "SPY" {:days 3}) 5) [(asset "A")] [(asset "B")]))',
+            DslValidationError,
+            1,
+            28,
+            "unknown keyword :days",
+        ),
+        (
+            '(defsymphony "x" {} (if (> (rsi "SPY" 10) 5) [(asset "A")] [(asset "B")]))',
+            DslValidationError,
+            1,
+            28,
+            "positional window",
+        ),
+        (
+            '(defsymphony "x" {} (filter (rsi {:window 3}) (select-top 0) [(asset "A")]))',
+            DslValidationError,
+            1,
+            47,
+            "select-top count must be an integer >= 1",
+        ),
+        (
+            '(defsymphony "x" {} (weight-inverse-volatility -3 [(asset "A")]))',
+            DslValidationError,
+            1,
+            21,
+            "window must be an integer >= 1",
+        ),
+        (
+            '(defsymphony "x" {} (filter (stdev-price {:window 1}) (select-top 1) [(asset "A")]))',
+            DslValidationError,
+            1,
+            29,
+            "stdev-price needs :window >= 2",
+        ),
         # other static rules
-        ('(defsymphony "x" {} (weight-specified 0.5 (asset "A") 0.4 (asset "B")))', DslValidationError, 1, 21, "sum to 1"),
+        (
+            '(defsymphony "x" {} (weight-specified 0.5 (asset "A") 0.4 (asset "B")))',
+            DslValidationError,
+            1,
+            21,
+            "sum to 1",
+        ),
         ('(defsymphony "x" {} (weight-equal []))', DslValidationError, 1, 35, "at least one node"),
-        ('(defsymphony "x" {} (filter (current-price) (select-top 1) [(group "g" [(asset "A")])]))', DslValidationError, 1, 21, "cannot rank a non-asset candidate"),
+        (
+            '(defsymphony "x" {} (filter (current-price) (select-top 1) [(group "g" [(asset "A")])]))',
+            DslValidationError,
+            1,
+            21,
+            "cannot rank a non-asset candidate",
+        ),
         ('(defsymphony "x" {} (asset nil))', DslValidationError, 1, 28, "asset symbol must be a string"),
     ],
 )
@@ -110,11 +230,11 @@ def test_validation_covers_branches_that_would_not_run() -> None:
 
 def test_deep_nesting_is_accepted_up_to_the_limit_and_rejected_beyond() -> None:
     depth = 300  # each level is two brackets: ( and [ -> 602 deep, beyond the spec's 512
-    text = '(defsymphony "deep" {} ' + "(group \"g\" [" * depth + '(asset "SPY")' + "])" * depth + ")"
+    text = '(defsymphony "deep" {} ' + '(group "g" [' * depth + '(asset "SPY")' + "])" * depth + ")"
     symphony = parse_symphony(text)
     assert symphony.symbols == {"SPY"}
     levels = MAX_DEPTH // 2 + 1
-    too_deep = '(defsymphony "deep" {} ' + "(group \"g\" [" * levels + '(asset "SPY")' + "])" * levels + ")"
+    too_deep = '(defsymphony "deep" {} ' + '(group "g" [' * levels + '(asset "SPY")' + "])" * levels + ")"
     error = _error(too_deep)
     assert isinstance(error, DslParseError)
     assert f"deeper than {MAX_DEPTH}" in error.message

@@ -1,0 +1,141 @@
+"""DSL benchmark: seconds and peak RSS to evaluate each corpus file over 250 sessions.
+
+Run: `python bench/dsl.py [--corpus DIR] [--sessions 250]`. Each file is evaluated in
+its own child process so its peak RSS is its own (data loading included). It also
+times one session of `allocations.prod.json` after the data is loaded, cold (parse and
+indicator series included) and warm.
+
+Goals on the 2-core reference machine: the whole corpus over 250 sessions < 30 s; one
+session of allocations.prod.json < 1 s after the data is loaded.
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from alchemiser_dagster.domain.marketdata.bars import read_bars, write_bars  # noqa: E402
+from alchemiser_dagster.domain.marketdata.synth import generate_bars  # noqa: E402
+from alchemiser_dagster.domain.strategy.allocation import evaluate_allocation  # noqa: E402
+from alchemiser_dagster.domain.strategy.compiler import load_symphony  # noqa: E402
+from alchemiser_dagster.domain.strategy.config import load_allocation_config  # noqa: E402
+from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator  # noqa: E402
+from alchemiser_dagster.domain.strategy.history import MarketHistory  # noqa: E402
+
+DATA = ROOT / "bench" / "out" / "bars.parquet"
+DATA_START = dt.date(2019, 1, 2)
+DATA_END = dt.date(2025, 12, 31)
+
+
+def default_corpus() -> Path:
+    env = os.environ.get("ALCHEMISER_CORPUS")
+    if env:
+        return Path(env)
+    shared = ROOT.parent / "shared" / "strategies"
+    return shared if shared.is_dir() else ROOT / "strategies"
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def current_rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def ensure_data() -> Path:
+    if not DATA.exists():
+        write_bars(generate_bars(start=DATA_START, end=DATA_END), DATA)
+    return DATA
+
+
+def one_file(path: Path, sessions: int) -> dict[str, float | str | int]:
+    history = MarketHistory.from_bars(read_bars(ensure_data()), source=str(DATA))
+    loaded_rss = current_rss_mib()
+    started = time.perf_counter()
+    symphony = load_symphony(path)
+    parsed = time.perf_counter()
+    SymphonyEvaluator(symphony, history).evaluate_range(history.sessions[-sessions:])
+    done = time.perf_counter()
+    return {
+        "file": str(path),
+        "nodes": symphony.node_count,
+        "parse_s": parsed - started,
+        "eval_s": done - parsed,
+        "peak_rss_mib": peak_rss_mib(),
+        "eval_rss_mib": current_rss_mib() - loaded_rss,
+    }
+
+
+def prod_session(config_path: Path) -> dict[str, float]:
+    history = MarketHistory.from_bars(read_bars(ensure_data()), source=str(DATA))
+    config = load_allocation_config(config_path)
+    day = history.sessions[-1]
+    started = time.perf_counter()
+    evaluate_allocation(config, history, day, trace=True)
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    evaluate_allocation(config, history, day, trace=True)
+    warm = time.perf_counter() - started
+    return {"cold_s": cold, "warm_s": warm, "peak_rss_mib": peak_rss_mib()}
+
+
+def run_child(*args: str) -> dict[str, float | str | int]:
+    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True).stdout
+    result: dict[str, float | str | int] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=default_corpus())
+    parser.add_argument("--sessions", type=int, default=250)
+    parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--prod", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one_file(args.one, args.sessions)))
+        return
+    if args.prod:
+        print(json.dumps(prod_session(args.prod)))
+        return
+
+    ensure_data()
+    files = sorted(args.corpus.glob("*.clj")) + sorted(args.corpus.glob("head/*.clj"))
+    print(f"data: {DATA} ({DATA_START}..{DATA_END}); corpus: {args.corpus}; last {args.sessions} sessions")
+    print(
+        f"{'file':<34} {'nodes':>6} {'parse s':>8} {'eval s':>8} {'peak RSS MiB':>13} {'eval +RSS MiB':>14}"
+    )
+    total = 0.0
+    for path in files:
+        row = run_child("--one", str(path), "--sessions", str(args.sessions))
+        total += float(row["parse_s"]) + float(row["eval_s"])
+        name = str(path.relative_to(args.corpus))
+        print(
+            f"{name:<34} {row['nodes']:>6} {row['parse_s']:>8.3f} {row['eval_s']:>8.3f}"
+            f" {row['peak_rss_mib']:>13.0f} {row['eval_rss_mib']:>14.1f}"
+        )
+    print("(peak RSS includes loading the bars; eval +RSS is what parsing and evaluating added)")
+    print(f"whole corpus ({len(files)} files), parse + evaluate: {total:.2f} s (goal < 30 s)")
+    config = args.corpus / "allocations.prod.json"
+    if not config.exists():
+        config = ROOT / "strategies" / "allocations.prod.json"
+    prod = run_child("--prod", str(config))
+    print(
+        f"allocations.prod.json, one session after data load: cold {prod['cold_s']:.3f} s,"
+        f" warm {prod['warm_s']:.3f} s (goal < 1 s); peak RSS {prod['peak_rss_mib']:.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()

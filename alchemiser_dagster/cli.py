@@ -170,13 +170,15 @@ def allocate_command(config_path: Path, bars_path: Path, session: dt.date | None
 @click.option("--bars", "bars_path", type=click.Path(path_type=Path), default=DEFAULT_DATA, show_default=True)
 @click.pass_context
 def demo(ctx: click.Context, config_path: Path, bars_path: Path) -> None:
-    """Generate market data if absent, then evaluate CONFIG for the latest session."""
-    if not bars_path.exists():
-        from alchemiser_dagster.domain.marketdata.bars import write_bars
-        from alchemiser_dagster.domain.marketdata.synth import generate_bars
+    """Generate market data if absent or stale, then evaluate CONFIG for the latest session."""
+    from alchemiser_dagster.domain.calendar import latest_session_on_or_before
+    from alchemiser_dagster.domain.marketdata.bars import write_bars
+    from alchemiser_dagster.domain.marketdata.synth import generate_bars
 
-        click.echo(f"Generating synthetic market data into {bars_path} ...", err=True)
-        write_bars(generate_bars(), bars_path)
+    latest = latest_session_on_or_before(dt.date.today())
+    if not bars_path.exists() or max(read_bars(bars_path)["date"]) < latest:
+        click.echo(f"Generating synthetic market data through {latest} into {bars_path} ...", err=True)
+        write_bars(generate_bars(end=latest), bars_path)
     ctx.invoke(allocate_command, config_path=config_path, bars_path=bars_path, session=None, trace=True)
 
 

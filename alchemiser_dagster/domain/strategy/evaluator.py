@@ -107,6 +107,7 @@ class SymphonyEvaluator:
             source=self.symphony.source,
             session=session,
             weights=self._finish(weights, t),
+            options=dict(self.symphony.options),
             trace=tuple(entries or ()),
         )
 

@@ -84,4 +84,7 @@ class StrategyEvaluation(_Frozen):
     source: str
     session: dt.date
     weights: dict[str, float]
+    # The symphony's own options (e.g. :rebalance-threshold), kept for the record; they
+    # do not change the weights.
+    options: dict[str, str | float | None] = {}
     trace: tuple[TraceEntry, ...] = ()

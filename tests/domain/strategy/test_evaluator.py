@@ -189,3 +189,8 @@ def test_inverse_volatility_over_a_group_uses_its_stream() -> None:
     sigma_group = (((r1 - mean) ** 2 + (r2 - mean) ** 2) / 2) ** 0.5 * 100
     assert entry.children[0].sigma == pytest.approx(sigma_group, rel=1e-12)
     assert sum(result.weights.values()) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_symphony_options_are_kept_in_the_result() -> None:
+    text = '(defsymphony "t" {:rebalance-threshold 0.1, :rebalance-frequency :daily} (asset "AAA"))'
+    assert evaluate(text).options == {"rebalance-threshold": 0.1, "rebalance-frequency": "daily"}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alchemiser_dagster.domain.errors import DslParseError, DslValidationError, StrategyError
 from alchemiser_dagster.domain.strategy.ast import Asset, Filter, Group, If, WeightSpecified
@@ -238,3 +242,30 @@ def test_deep_nesting_is_accepted_up_to_the_limit_and_rejected_beyond() -> None:
     error = _error(too_deep)
     assert isinstance(error, DslParseError)
     assert f"deeper than {MAX_DEPTH}" in error.message
+
+
+CORPUS_SAMPLE = (Path(__file__).resolve().parents[3] / "strategies" / "6-TQQQ-FLT.clj").read_text()
+_EDITS = st.tuples(
+    st.sampled_from(["delete", "insert", "replace"]),
+    st.integers(min_value=0, max_value=len(CORPUS_SAMPLE) - 1),
+    st.sampled_from([*'()[]{}";:\\ \n-.0123456789abcxyz@#"', "nil", "(asset", ":window", "10.5"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_EDITS, min_size=1, max_size=4))
+def test_mutated_symphonies_raise_only_typed_errors_with_a_position(edits: list[tuple[str, int, str]]) -> None:
+    text = CORPUS_SAMPLE
+    for action, position, piece in edits:
+        at = min(position, len(text))
+        if action == "delete":
+            text = text[:at] + text[at + 1 :]
+        elif action == "insert":
+            text = text[:at] + piece + text[at:]
+        else:
+            text = text[:at] + piece + text[at + 1 :]
+    try:
+        parse_symphony(text, source="m.clj")
+    except (DslParseError, DslValidationError) as error:
+        assert error.line >= 1 and error.column >= 1
+        assert error.render().startswith(f"m.clj:{error.line}:{error.column}: ")

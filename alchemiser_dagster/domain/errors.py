@@ -134,3 +134,57 @@ class MarketDataError(AlchemiserError):
 
 class ConfigError(AlchemiserError):
     """A configuration file or setting is invalid; the message names the file and field."""
+
+
+# --- broker ---------------------------------------------------------------------------------
+
+
+class BrokerError(AlchemiserError):
+    """A broker call failed. Raised only by the adapter, which translates the SDK's errors.
+
+    ``status`` is the HTTP status (None when no response arrived), ``code`` Alpaca's
+    numeric error code when the body had one.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+class BrokerUnavailable(BrokerError):
+    """No usable answer: timeout, dropped connection, 5xx. Safe to retry for reads."""
+
+    retryable = True
+
+
+class RateLimited(BrokerError):
+    """HTTP 429. ``retry_after`` (seconds) is the server's hint when it gave one."""
+
+    retryable = True
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, status: int | None = 429, code: int | None = None
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status=status, code=code)
+
+
+class AmbiguousSubmit(BrokerError):
+    """An order submit may or may not have been stored: look it up by client_order_id first."""
+
+    def __init__(self, message: str, *, client_order_id: str, status: int | None = None) -> None:
+        self.client_order_id = client_order_id
+        super().__init__(message, status=status)
+
+
+class OrderRejected(BrokerError):
+    """A business reject (buying power, not fractionable, duplicate id, ...). Never retried."""
+
+
+class BrokerNotFound(BrokerError):
+    """The broker says the object (order, position, asset) does not exist (HTTP 404)."""
+
+
+class BrokerAuthError(BrokerError):
+    """Credentials were refused (HTTP 401/403 without a business code)."""

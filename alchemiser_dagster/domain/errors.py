@@ -164,7 +164,12 @@ class RateLimited(BrokerError):
     retryable = True
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, status: int | None = 429, code: int | None = None
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = 429,
+        code: int | None = None,
     ) -> None:
         self.retry_after = retry_after
         super().__init__(message, status=status, code=code)

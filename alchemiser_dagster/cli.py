@@ -14,6 +14,8 @@ from pathlib import Path
 import click
 
 from alchemiser_dagster.cli_data import data
+from alchemiser_dagster.cli_run import demo, run
+from alchemiser_dagster.cli_sim import sim
 from alchemiser_dagster.domain.errors import AlchemiserError, StrategyError
 from alchemiser_dagster.domain.marketdata.bars import read_bars
 from alchemiser_dagster.domain.strategy.allocation import evaluate_allocation
@@ -23,7 +25,6 @@ from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator
 from alchemiser_dagster.domain.strategy.history import MarketHistory
 from alchemiser_dagster.domain.strategy.render import rounded_weights, trace_text, weights_table
 
-DEFAULT_DATA = Path(".alchemiser/data/bars.parquet")
 DEFAULT_CONFIG = Path("strategies/allocations.prod.json")
 
 
@@ -135,7 +136,9 @@ def eval_command(
 
 @strategy.command("allocate")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path), default=DEFAULT_CONFIG)
-@click.option("--bars", "bars_path", type=click.Path(path_type=Path), default=DEFAULT_DATA, show_default=True)
+@click.option(
+    "--bars", "bars_path", type=click.Path(path_type=Path), required=True, help="Daily bars (parquet)."
+)
 @click.option(
     "--date",
     "session",
@@ -163,26 +166,10 @@ def allocate_command(config_path: Path, bars_path: Path, session: dt.date | None
     click.echo("\n".join(blocks))
 
 
-@cli.command()
-@click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG, show_default=True
-)
-@click.option("--bars", "bars_path", type=click.Path(path_type=Path), default=DEFAULT_DATA, show_default=True)
-@click.pass_context
-def demo(ctx: click.Context, config_path: Path, bars_path: Path) -> None:
-    """Generate market data if absent or stale, then evaluate CONFIG for the latest session."""
-    from alchemiser_dagster.domain.calendar import latest_session_on_or_before
-    from alchemiser_dagster.domain.marketdata.bars import write_bars
-    from alchemiser_dagster.domain.marketdata.synth import generate_bars
-
-    latest = latest_session_on_or_before(dt.date.today())
-    if not bars_path.exists() or max(read_bars(bars_path)["date"]) < latest:
-        click.echo(f"Generating synthetic market data through {latest} into {bars_path} ...", err=True)
-        write_bars(generate_bars(end=latest), bars_path)
-    ctx.invoke(allocate_command, config_path=config_path, bars_path=bars_path, session=None, trace=True)
-
-
 cli.add_command(data)
+cli.add_command(run)
+cli.add_command(demo)
+cli.add_command(sim)
 
 
 def main() -> None:

@@ -1,9 +1,62 @@
-"""The one Dagster `Definitions` object of the project.
+"""The one Dagster `Definitions` object: the daily graph for the configured allocation.
 
-The daily asset graph (market bars -> signals -> target allocation -> plan ->
-execution -> report) is added here as it is built; see DESIGN.md.
+Mode, allocation config and storage base are read from the environment once, here;
+assets never look at the mode (see pipeline/resources.py).
 """
 
 import dagster as dg
 
-defs = dg.Definitions()
+from alchemiser_dagster.domain.strategy.config import load_allocation_config
+from alchemiser_dagster.pipeline.assets.execution import (
+    build_daily_report_asset,
+    execution_result,
+    reconciliation,
+)
+from alchemiser_dagster.pipeline.assets.market import market_bars
+from alchemiser_dagster.pipeline.assets.portfolio import (
+    account_snapshot,
+    allocation_comparison,
+    build_target_allocation_asset,
+    rebalance_plan,
+)
+from alchemiser_dagster.pipeline.assets.signals import build_signal_assets
+from alchemiser_dagster.pipeline.checks import ALL_CHECKS
+from alchemiser_dagster.pipeline.io_manager import ModelIOManager
+from alchemiser_dagster.pipeline.jobs import daily_rebalance_job
+from alchemiser_dagster.pipeline.resources import (
+    StrategyConfigResource,
+    broker_resource_for,
+    config_path_from_env,
+    mode_from_env,
+    storage_base_from_env,
+)
+from alchemiser_dagster.pipeline.schedules import build_daily_schedule
+
+
+def build_definitions() -> dg.Definitions:
+    config_path = config_path_from_env()
+    config = load_allocation_config(config_path)
+    return dg.Definitions(
+        assets=[
+            market_bars,
+            *build_signal_assets(config),
+            build_target_allocation_asset(config),
+            account_snapshot,
+            allocation_comparison,
+            rebalance_plan,
+            execution_result,
+            reconciliation,
+            build_daily_report_asset(config),
+        ],
+        asset_checks=ALL_CHECKS,
+        jobs=[daily_rebalance_job],
+        schedules=[build_daily_schedule(daily_rebalance_job)],
+        resources={
+            "io_manager": ModelIOManager(base=storage_base_from_env()),
+            "broker": broker_resource_for(mode_from_env()),
+            "strategies": StrategyConfigResource(allocation_config=str(config_path)),
+        },
+    )
+
+
+defs = build_definitions()

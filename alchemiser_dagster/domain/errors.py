@@ -193,3 +193,25 @@ class BrokerNotFound(BrokerError):
 
 class BrokerAuthError(BrokerError):
     """Credentials were refused (HTTP 401/403 without a business code)."""
+
+
+# --- portfolio ------------------------------------------------------------------------------
+
+
+class PortfolioError(AlchemiserError):
+    """The account or the inputs of a portfolio step are unusable (message names the field)."""
+
+
+class MissingPrice(PortfolioError):
+    """No usable quote mid and no last trade for a symbol the plan needs."""
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        super().__init__(f"no usable price for {symbol}: no valid bid/ask and no last trade")
+
+
+# --- storage --------------------------------------------------------------------------------
+
+
+class StorageError(AlchemiserError):
+    """A stored asset is missing, corrupted or of an unexpected type (message names the path)."""

@@ -29,7 +29,8 @@ structured market rather than independent random walks:
 Determinism: every random stream is seeded from ``(seed, blake2b(stream name))`` with
 numpy ``SeedSequence`` (never Python's salted ``hash``), so output is identical across
 processes. The simulation always starts at :data:`SYNTH_EPOCH` and prices are anchored at
-:data:`ANCHOR_SESSION`, hence a symbol's bars do not depend on which other symbols are
+:data:`ANCHOR_SESSION` (recent, so that today's prices are realistic even for funds that
+decay, as in split-adjusted real data), hence a symbol's bars do not depend on which other symbols are
 requested, nor on ``start``/``end``: a shorter request is an exact slice of a longer one.
 """
 
@@ -60,7 +61,7 @@ FloatArray = npt.NDArray[np.float64]
 #: First simulated session (the calendar's first session).
 SYNTH_EPOCH: Final = dt.date(2000, 1, 3)
 #: Session on which every symbol closes at its profile's ``base_price``.
-ANCHOR_SESSION: Final = dt.date(2018, 1, 2)
+ANCHOR_SESSION: Final = dt.date(2026, 1, 2)
 _DAYS_PER_YEAR: Final = 252.0
 
 # --- market regimes -----------------------------------------------------------------------

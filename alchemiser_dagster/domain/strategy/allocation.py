@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from alchemiser_dagster.domain.strategy.compiler import load_symphony
@@ -41,3 +43,16 @@ def evaluate_allocation(
         shares={name: float(config.allocations[name]) for name in config.files},
         strategies=results,
     )
+
+
+def required_market_data(config: AllocationConfig) -> tuple[frozenset[str], int]:
+    """Every symbol the configured symphonies read, and their longest look-back window."""
+    symphonies = [load_symphony(config.strategy_path(name)) for name in config.files]
+    symbols = frozenset().union(*(s.symbols for s in symphonies))
+    return symbols, max(s.max_window for s in symphonies)
+
+
+def evaluate_on_bars(path: Path, bars: pd.DataFrame, session: dt.date) -> StrategyEvaluation:
+    """One symphony for one session on a bars table, with its decision trace."""
+    history = MarketHistory.from_bars(bars, source=f"market bars {session}")
+    return SymphonyEvaluator(load_symphony(path), history).evaluate(session, trace=True)

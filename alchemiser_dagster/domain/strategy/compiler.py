@@ -11,6 +11,7 @@ import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import cast
 
@@ -77,8 +78,18 @@ def deep_recursion() -> Iterator[None]:
 
 
 def load_symphony(path: str | Path) -> Symphony:
-    """Read, parse and validate a `.clj` file; errors name the file by its base name."""
-    file_path = Path(path)
+    """Read, parse and validate a `.clj` file; errors name the file by its base name.
+
+    Symphonies are immutable, so a file is parsed once per content version (path,
+    modification time and size) and shared by every step that reads it.
+    """
+    file_path = Path(path).resolve()
+    stat = file_path.stat()
+    return _load_cached(file_path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _load_cached(file_path: Path, mtime_ns: int, size: int) -> Symphony:
     text = file_path.read_text(encoding="utf-8")
     return parse_symphony(text, source=file_path.name)
 

@@ -1,0 +1,121 @@
+"""`alchemiser run` and `alchemiser demo`: the daily job for one session, from the terminal.
+
+The run is a real Dagster run in the instance under DAGSTER_HOME (the repo's
+`.dagster_home` unless set), so it shows up in the UI next to scheduled runs.
+"""
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+
+from alchemiser_dagster.domain.calendar import latest_session_on_or_before
+from alchemiser_dagster.domain.execution.models import ExecutionResult
+from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllocation
+from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NEW_YORK = ZoneInfo("America/New_York")
+# The terminal shows the summary; every event stays in the run's log in the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def dagster_home() -> Path:
+    """DAGSTER_HOME (the repo's `.dagster_home` by default), holding the repo's dagster.yaml."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists() and (REPO_ROOT / "dagster.yaml").exists():
+        settings.symlink_to(REPO_ROOT / "dagster.yaml")
+    return home
+
+
+def _summary(
+    target: TargetAllocation, plan: RebalancePlan, execution: ExecutionResult, after: Reconciliation
+) -> str:
+    lines = [f"Session {target.session}: {execution.status} ({execution.reason})", "", "Target weights:"]
+    lines += [f"  {s:<8} {float(w) * 100:7.3f} %" for s, w in target.weights.items()]
+    lines += ["", f"Plan {plan.plan_id[:8]}: {len(plan.items)} orders, turnover {plan.turnover:,.2f}"]
+    lines += [f"  {i.side:<4} {i.symbol:<8} {i.qty:>14} ({i.reason})" for i in plan.items]
+    lines += ["", f"Orders: {execution.orders_placed} placed, {execution.orders_adopted} adopted"]
+    lines += [
+        f"  {o.side:<4} {o.symbol:<8} filled {o.filled_qty} of {o.requested_qty}"
+        f" at {o.filled_avg_price if o.filled_avg_price is not None else '-'} [{o.status}]"
+        for o in execution.outcomes
+    ]
+    lines += ["", f"Account after: equity {after.equity:,.2f}, cash {after.cash:,.2f} ({after.note})"]
+    lines += [
+        f"  {r.symbol:<8} {float(r.actual_weight) * 100:7.3f} % (target {float(r.target_weight) * 100:.3f} %)"
+        for r in after.rows
+    ]
+    lines += [f"  WARN {w}" for w in after.warnings] + [f"  ERROR {e}" for e in after.errors]
+    return "\n".join(lines)
+
+
+def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> None:
+    """Materialize every asset of the daily job for one session and print what happened."""
+    if config is not None:
+        os.environ["ALCHEMISER_CONFIG"] = str(config.resolve())
+    home = dagster_home()
+
+    import dagster as dg
+
+    from alchemiser_dagster.definitions import build_definitions
+    from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME
+
+    day = session or latest_session_on_or_before(dt.datetime.now(NEW_YORK).date())
+    job = build_definitions().resolve_job_def(DAILY_JOB_NAME)
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET
+        )
+        if not result.success:
+            failures = [e for e in result.all_events if e.is_step_failure]
+            click.echo(f"Run {result.run_id} for {day} failed:", err=True)
+            for event in failures:
+                error = event.step_failure_data.error
+                click.echo(
+                    f"  {event.step_key}: {error.message.strip() if error else 'unknown error'}", err=True
+                )
+            sys.exit(1)
+        execution: ExecutionResult = result.asset_value("execution_result")
+        if as_json:
+            click.echo(execution.model_dump_json(indent=2))
+            return
+        click.echo(
+            _summary(
+                result.asset_value("target_allocation"),
+                result.asset_value("rebalance_plan"),
+                execution,
+                result.asset_value("reconciliation"),
+            )
+        )
+        click.echo(f"\nDagster run {result.run_id} (DAGSTER_HOME={home})")
+
+
+@click.command()
+@click.option(
+    "--date",
+    "session",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Session (default: today's or the latest).",
+)
+@click.option(
+    "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Allocation config."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the execution result as JSON.")
+def run(session: dt.datetime | None, config: Path | None, as_json: bool) -> None:
+    """Run the daily job for one session (orders only for the broker's current open session)."""
+    run_daily(session.date() if session else None, config, as_json)
+
+
+@click.command()
+def demo() -> None:
+    """The embedded default end to end: stand-in broker, generated data, one daily run."""
+    run_daily(None, None, as_json=False)
+    click.echo(
+        "\nOpen the Dagster UI with `make ui` (http://127.0.0.1:3000) to see every asset, check and run."
+    )

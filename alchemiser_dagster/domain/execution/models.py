@@ -1,0 +1,43 @@
+"""What execution did, per plan item and for the run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from alchemiser_dagster.domain.broker import Side
+from alchemiser_dagster.domain.portfolio.models import Record
+
+ExecutionStatus = Literal["SUCCESS", "PARTIAL", "FAILED", "PLAN_ONLY"]
+
+
+class OrderOutcome(Record):
+    symbol: str
+    side: Side
+    requested_qty: Decimal
+    filled_qty: Decimal
+    filled_avg_price: Decimal | None
+    arrival_price: Decimal
+    slippage_bps: Decimal | None
+    client_order_id: str
+    order_id: str | None
+    status: str
+    adopted: bool
+    error_code: int | None = None
+    error: str | None = None
+
+
+class ExecutionResult(Record):
+    """SUCCESS: every item filled; PARTIAL: some fill; FAILED: none; PLAN_ONLY: nothing placed."""
+
+    session: dt.date
+    plan_id: str
+    account_number: str
+    status: ExecutionStatus
+    reason: str
+    outcomes: tuple[OrderOutcome, ...]
+    orders_placed: int
+    orders_adopted: int
+    started_at: dt.datetime
+    finished_at: dt.datetime

@@ -1,0 +1,86 @@
+"""From strategy weights to the account target, and the target compared with the account."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+
+from alchemiser_dagster.domain.errors import PortfolioError
+from alchemiser_dagster.domain.portfolio.models import (
+    AccountSnapshot,
+    AllocationComparison,
+    ComparisonRow,
+    PlanningSettings,
+    StrategySleeve,
+    TargetAllocation,
+)
+from alchemiser_dagster.domain.portfolio.planner import WEIGHT_PLACES, price_of
+from alchemiser_dagster.domain.portfolio.snapshot import planner_input
+
+SUM_TOLERANCE = Decimal("1e-6")
+
+
+def to_decimal_weights(weights: Mapping[str, float]) -> dict[str, Decimal]:
+    """Quantize evaluator floats to 10 places as they leave the DSL (zeros dropped)."""
+    out = {symbol: Decimal(repr(weight)).quantize(WEIGHT_PLACES) for symbol, weight in weights.items()}
+    return {symbol: weight for symbol, weight in sorted(out.items()) if weight != 0}
+
+
+def build_target_allocation(
+    session: dt.date, shares: Mapping[str, Decimal], strategy_weights: Mapping[str, Mapping[str, float]]
+) -> TargetAllocation:
+    """Net the strategies at account level: target(s) = sum of share x weight(s)."""
+    missing = sorted(set(shares) - set(strategy_weights))
+    if missing:
+        raise PortfolioError(f"no weights for strategies {missing}")
+    total_share = sum(shares.values(), Decimal(0))
+    if abs(total_share - 1) > SUM_TOLERANCE:
+        raise PortfolioError(f"strategy shares must sum to 1, they sum to {total_share}")
+    sleeves = tuple(
+        StrategySleeve(strategy=name, share=share, weights=to_decimal_weights(strategy_weights[name]))
+        for name, share in shares.items()
+    )
+    netted: dict[str, Decimal] = {}
+    for sleeve in sleeves:
+        for symbol, weight in sleeve.weights.items():
+            netted[symbol] = netted.get(symbol, Decimal(0)) + sleeve.share * weight
+    weights = {symbol: netted[symbol].quantize(WEIGHT_PLACES) for symbol in sorted(netted)}
+    total = sum(weights.values(), Decimal(0))
+    if abs(total - 1) > SUM_TOLERANCE:
+        raise PortfolioError(f"target weights sum to {total}, not 1")
+    return TargetAllocation(session=session, weights=weights, sleeves=sleeves)
+
+
+def compare_allocation(
+    target: TargetAllocation, snapshot: AccountSnapshot, settings: PlanningSettings
+) -> AllocationComparison:
+    """Every symbol in targets U held, as weights of equity (0..1) and as dollars."""
+    inputs = planner_input(snapshot)
+    equity = snapshot.account.equity
+    if equity <= 0:
+        raise PortfolioError(f"equity is {equity}; weights are undefined")
+    deployable = equity * (1 - settings.cash_reserve_pct)
+    held = snapshot.held_qty()
+    rows = []
+    for symbol in sorted(set(target.weights) | set(held)):
+        qty = held.get(symbol, Decimal(0))
+        price = price_of(symbol, inputs.quotes.get(symbol))
+        weight = target.weights.get(symbol, Decimal(0))
+        current_value = qty * price
+        target_value = weight * deployable
+        rows.append(
+            ComparisonRow(
+                symbol=symbol,
+                qty=qty,
+                price=price,
+                current_value=current_value,
+                current_weight=current_value / equity,
+                target_weight=weight,
+                target_value=target_value,
+                delta_value=target_value - current_value,
+            )
+        )
+    return AllocationComparison(
+        session=target.session, equity=equity, deployable=deployable, rows=tuple(rows)
+    )

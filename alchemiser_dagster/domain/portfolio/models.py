@@ -1,0 +1,132 @@
+"""Typed records of the portfolio steps: snapshot, target, comparison, plan.
+
+One unit system throughout: weights are fractions of equity (0..1), money and
+quantities are Decimal. Every record is frozen and versioned, because each one is
+persisted as a Dagster asset and read back by later steps and later runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alchemiser_dagster.domain.broker import (
+    AccountInfo,
+    AssetInfo,
+    OrderInfo,
+    PositionInfo,
+    QuoteInfo,
+    Side,
+    TradeInfo,
+)
+
+SCHEMA_VERSION = 1
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+
+
+class AccountSnapshot(Record):
+    """Everything the planner needs from the broker, read in one step; fails closed."""
+
+    session: dt.date
+    taken_at: dt.datetime
+    account: AccountInfo
+    positions: tuple[PositionInfo, ...]
+    open_orders: tuple[OrderInfo, ...]
+    assets: dict[str, AssetInfo]
+    quotes: dict[str, QuoteInfo]
+    trades: dict[str, TradeInfo]
+
+    def held_qty(self) -> dict[str, Decimal]:
+        return {p.symbol: p.qty for p in self.positions}
+
+
+class StrategySleeve(Record):
+    """One strategy's share of the account and the weights it chose."""
+
+    strategy: str
+    share: Decimal
+    weights: dict[str, Decimal]
+
+
+class TargetAllocation(Record):
+    """Account-level target weights (sum 1), netted across strategies, with attribution."""
+
+    session: dt.date
+    weights: dict[str, Decimal]
+    sleeves: tuple[StrategySleeve, ...]
+
+    def attribution(self, symbol: str) -> dict[str, Decimal]:
+        """How much of a symbol's target weight each strategy contributed."""
+        return {
+            sleeve.strategy: sleeve.share * sleeve.weights[symbol]
+            for sleeve in self.sleeves
+            if symbol in sleeve.weights
+        }
+
+
+class ComparisonRow(Record):
+    symbol: str
+    qty: Decimal
+    price: Decimal
+    current_value: Decimal
+    current_weight: Decimal
+    target_weight: Decimal
+    target_value: Decimal
+    delta_value: Decimal
+
+
+class AllocationComparison(Record):
+    """Target vs current for every symbol in targets U held, in weights and dollars."""
+
+    session: dt.date
+    equity: Decimal
+    deployable: Decimal
+    rows: tuple[ComparisonRow, ...]
+
+
+class PlanningSettings(Record):
+    """The planner's knobs (portfolio-execution spec defaults)."""
+
+    cash_reserve_pct: Decimal = Decimal("0.01")
+    min_trade_usd: Decimal = Decimal("5")
+    drift_band: Decimal = Decimal("0")
+
+
+PlanReason = Literal["exit", "reduce", "new", "increase"]
+SkipReason = Literal["within_band", "below_min", "no_cash"]
+
+
+class PlanItem(Record):
+    symbol: str
+    side: Side
+    qty: Decimal
+    est_price: Decimal
+    est_value: Decimal
+    current_weight: Decimal
+    target_weight: Decimal
+    reason: PlanReason
+
+
+class SkippedItem(Record):
+    symbol: str
+    reason: SkipReason
+
+
+class RebalancePlan(Record):
+    """Orders to reach the target: SELLs first, then BUYs, each with its reason."""
+
+    plan_id: str
+    session: dt.date
+    account_number: str
+    items: tuple[PlanItem, ...]
+    skipped: tuple[SkippedItem, ...]
+    turnover: Decimal
+    settings: PlanningSettings = Field(default_factory=PlanningSettings)

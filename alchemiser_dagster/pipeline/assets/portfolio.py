@@ -1,0 +1,111 @@
+"""target_allocation, account_snapshot, allocation_comparison and rebalance_plan for D."""
+
+from typing import Any
+
+import dagster as dg
+
+from alchemiser_dagster.domain.portfolio.allocation import build_target_allocation, compare_allocation
+from alchemiser_dagster.domain.portfolio.models import (
+    AccountSnapshot,
+    AllocationComparison,
+    RebalancePlan,
+    TargetAllocation,
+)
+from alchemiser_dagster.domain.portfolio.planner import plan_rebalance
+from alchemiser_dagster.domain.portfolio.snapshot import planner_input, take_snapshot
+from alchemiser_dagster.domain.report import weights_markdown
+from alchemiser_dagster.domain.strategy.config import AllocationConfig
+from alchemiser_dagster.pipeline.assets.signals import signal_key, strategy_slug
+from alchemiser_dagster.pipeline.metadata import session_of, weights_table
+from alchemiser_dagster.pipeline.partitions import nyse_sessions
+from alchemiser_dagster.pipeline.resources import BrokerResource, StrategyConfigResource
+
+
+def build_target_allocation_asset(config: AllocationConfig) -> dg.AssetsDefinition:
+    ins = {strategy_slug(name): dg.AssetIn(signal_key(name)) for name in config.files}
+
+    @dg.asset(partitions_def=nyse_sessions, group_name="portfolio", ins=ins)
+    def target_allocation(
+        context: dg.AssetExecutionContext, strategies: StrategyConfigResource, **signals: Any
+    ) -> dg.Output[TargetAllocation]:
+        """Strategies netted at account level by their configured shares."""
+        config = strategies.config()
+        weights = {name: signals[strategy_slug(name)].weights for name in config.files}
+        target = build_target_allocation(session_of(context), config.allocations, weights)
+        attribution = {
+            symbol: ", ".join(f"{s} {float(w) * 100:.2f} %" for s, w in target.attribution(symbol).items())
+            for symbol in target.weights
+        }
+        return dg.Output(
+            target,
+            metadata={
+                "weights": weights_table(target.weights),
+                "symbols": len(target.weights),
+                "attribution": dg.MetadataValue.json(attribution),
+            },
+        )
+
+    return target_allocation
+
+
+@dg.asset(partitions_def=nyse_sessions, group_name="account", pool="broker")
+def account_snapshot(
+    context: dg.AssetExecutionContext, target_allocation: TargetAllocation, broker: BrokerResource
+) -> dg.Output[AccountSnapshot]:
+    """Cash, equity, positions, open orders, asset facts and quotes; any failed read fails it."""
+    snapshot = take_snapshot(broker.client(), target_allocation.weights, session_of(context))
+    return dg.Output(
+        snapshot,
+        metadata={
+            "equity": float(snapshot.account.equity),
+            "cash": float(snapshot.account.cash),
+            "positions": len(snapshot.positions),
+            "open_orders": len(snapshot.open_orders),
+        },
+    )
+
+
+@dg.asset(partitions_def=nyse_sessions, group_name="portfolio")
+def allocation_comparison(
+    target_allocation: TargetAllocation, account_snapshot: AccountSnapshot, strategies: StrategyConfigResource
+) -> dg.Output[AllocationComparison]:
+    """Target vs current for targets U held, as weights of equity and as dollars."""
+    comparison = compare_allocation(target_allocation, account_snapshot, strategies.planning())
+    table = ["| symbol | current | target | delta $ |", "|---|---:|---:|---:|"] + [
+        f"| {r.symbol} | {float(r.current_weight) * 100:.2f} % | {float(r.target_weight) * 100:.2f} % |"
+        f" {float(r.delta_value):,.2f} |"
+        for r in comparison.rows
+    ]
+    return dg.Output(comparison, metadata={"comparison": dg.MetadataValue.md("\n".join(table))})
+
+
+@dg.asset(partitions_def=nyse_sessions, group_name="portfolio")
+def rebalance_plan(
+    context: dg.AssetExecutionContext,
+    allocation_comparison: AllocationComparison,
+    target_allocation: TargetAllocation,
+    account_snapshot: AccountSnapshot,
+    strategies: StrategyConfigResource,
+) -> dg.Output[RebalancePlan]:
+    """Orders to reach the target: SELLs first, BUYs sized on cash after sells, each with a reason."""
+    plan = plan_rebalance(
+        planner_input(account_snapshot),
+        target_allocation.weights,
+        strategies.planning(),
+        session=session_of(context),
+        account_number=account_snapshot.account.account_number,
+    )
+    items = ["| symbol | side | qty | est. value | reason |", "|---|---|---:|---:|---|"] + [
+        f"| {i.symbol} | {i.side} | {i.qty} | {float(i.est_value):,.2f} | {i.reason} |" for i in plan.items
+    ]
+    return dg.Output(
+        plan,
+        metadata={
+            "plan_id": plan.plan_id,
+            "orders": len(plan.items),
+            "skipped": len(plan.skipped),
+            "turnover": float(plan.turnover),
+            "items": dg.MetadataValue.md("\n".join(items) if plan.items else "(no orders)"),
+            "targets": dg.MetadataValue.md(weights_markdown(target_allocation.weights)),
+        },
+    )

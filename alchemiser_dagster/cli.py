@@ -108,6 +108,7 @@ def eval_command(
             json.dumps(
                 {
                     "date": r.session.isoformat(),
+                    "options": r.options,
                     "weights": rounded_weights(r.weights),
                     "trace": [e.model_dump(mode="json") for e in r.trace],
                 }
@@ -153,6 +154,8 @@ def allocate_command(config_path: Path, bars_path: Path, session: dt.date | None
     """Evaluate every strategy of an allocation CONFIG and print the blended target weights."""
     config = load_allocation_config(config_path)
     history = _load_history(bars_path)
+    if not history.sessions:
+        raise click.UsageError(f"{bars_path} holds no bars")
     day = session or history.sessions[-1]
     if day not in history.session_index:
         raise click.UsageError(f"--date {day} is not a session of {bars_path}")

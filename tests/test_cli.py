@@ -92,7 +92,7 @@ def test_malformed_file_exits_2_with_location(synthetic_bars_path: Path, tmp_pat
     result = run("strategy", "eval", bad, "--bars", synthetic_bars_path)
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr.splitlines()[0].startswith("bad.clj:2:3: DslParseError: ")
+    assert result.stderr.splitlines()[0].startswith("bad.clj:2:3: ParseError: ")
 
 
 def test_symbol_missing_from_bars_exits_2_naming_it(synthetic_bars_path: Path, tmp_path: Path) -> None:
@@ -166,3 +166,15 @@ def test_data_synth_writes_bars(tmp_path: Path) -> None:
     frame = pd.read_parquet(out)
     assert set(frame.columns) >= {"symbol", "date", "open", "high", "low", "close", "volume"}
     assert frame["date"].nunique() == 21
+
+
+def test_json_weights_have_10_decimals_and_sum_to_one(synthetic_bars_path: Path, tmp_path: Path) -> None:
+    path = tmp_path / "thirds.clj"
+    symbols = ["SPY", "QQQ", "TLT", "GLD", "BIL", "IEF", "XLK"]
+    path.write_text('(defsymphony "n" {} (weight-equal [' + " ".join(f'(asset "{s}")' for s in symbols) + "]))")
+    result = run("strategy", "eval", path, "--bars", synthetic_bars_path)
+    assert result.returncode == 0, result.stderr
+    (weights,) = json.loads(result.stdout).values()
+    assert sorted(weights) == sorted(symbols)
+    assert all(round(w, 10) == w and abs(w - 1 / 7) < 1e-10 for w in weights.values())
+    assert abs(sum(weights.values()) - 1) < 1e-12

@@ -47,15 +47,26 @@ class StrategyError(AlchemiserError):
         return f"{self.source}:{self.line}:{self.column}"
 
     def render(self) -> str:
-        return f"{self.format_location()}: {type(self).__name__}: {self.message}"
+        return f"{self.format_location()}: {self.error_name()}: {self.message}"
+
+    @classmethod
+    def error_name(cls) -> str:
+        """The class name the strategy spec uses (ParseError, ValidationError, ...)."""
+        return cls.spec_name or cls.__name__
+
+    spec_name: ClassVar[str | None] = None
 
 
 class DslParseError(StrategyError):
     """The text is not a well-formed s-expression (brackets, strings, stray characters)."""
 
+    spec_name = "ParseError"
+
 
 class DslValidationError(StrategyError):
     """Well-formed text that is not a valid symphony (unknown operator, arity, literal)."""
+
+    spec_name = "ValidationError"
 
 
 class StrategyDataError(StrategyError):

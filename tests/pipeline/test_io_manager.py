@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 from pydantic import BaseModel
 
-from alchemiser_dagster.domain.broker import AccountInfo, AssetInfo, OrderInfo, PositionInfo, QuoteInfo, TradeInfo
+from alchemiser_dagster.domain.broker import (
+    AccountInfo,
+    AssetInfo,
+    OrderInfo,
+    PositionInfo,
+    QuoteInfo,
+    TradeInfo,
+)
 from alchemiser_dagster.domain.errors import StorageError
 from alchemiser_dagster.domain.execution.models import ExecutionResult, OrderOutcome
 from alchemiser_dagster.domain.portfolio.models import (

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import cast
 
-from alchemiser_dagster.domain.errors import DslValidationError
+from alchemiser_dagster.domain.errors import DslParseError, DslValidationError
 from alchemiser_dagster.domain.strategy.ast import (
     Asset,
     ComparisonOp,
@@ -90,7 +90,19 @@ def load_symphony(path: str | Path) -> Symphony:
 
 @lru_cache(maxsize=64)
 def _load_cached(file_path: Path, mtime_ns: int, size: int) -> Symphony:
-    text = file_path.read_text(encoding="utf-8")
+    raw = file_path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = raw[: error.start].decode("utf-8", errors="replace")
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        raise DslParseError(
+            f"the file is not valid UTF-8 (byte 0x{raw[error.start]:02x})",
+            source=file_path.name,
+            line=line,
+            column=column,
+        ) from error
     return parse_symphony(text, source=file_path.name)
 
 

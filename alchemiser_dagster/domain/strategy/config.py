@@ -15,8 +15,9 @@ import json
 import math
 from decimal import Decimal
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Strict, ValidationError, field_validator, model_validator
 
 from alchemiser_dagster.domain.errors import ConfigError
 
@@ -29,7 +30,7 @@ class AllocationConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     files: tuple[str, ...]
-    allocations: dict[str, Decimal]
+    allocations: dict[str, Annotated[Decimal, Strict()]]
     base_dir: Path = Path()
 
     @field_validator("allocations")
@@ -70,6 +71,8 @@ def load_allocation_config(path: str | Path) -> AllocationConfig:
         raw = json.loads(config_path.read_text(encoding="utf-8"), parse_float=Decimal)
     except OSError as error:
         raise ConfigError(f"{config_path}: cannot read allocation config: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{config_path}: not valid UTF-8 at byte {error.start}") from error
     except json.JSONDecodeError as error:
         raise ConfigError(f"{config_path}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") from error
     if not isinstance(raw, dict):

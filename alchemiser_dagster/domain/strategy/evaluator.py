@@ -190,6 +190,7 @@ class SymphonyEvaluator:
     # --- node kinds ---------------------------------------------------------------------
 
     def _asset(self, node: Asset, t: int, trace: Trace) -> Weights:
+        self.history.require_bar(node.symbol, t, node.loc)
         return {node.symbol: 1.0}
 
     def _group(self, node: Group, t: int, trace: Trace) -> Weights:
@@ -288,11 +289,15 @@ class SymphonyEvaluator:
                 returns = self._stream(child, node.window, t, node.loc)
                 sigma = self._stream_score("stdev-return", returns, child, t, node.loc)
             if sigma == 0.0:
-                raise self._data_error(
-                    ZeroVolatility,
+                raise ZeroVolatility(
                     f"{label_of(child)} has zero {node.window}-session volatility",
-                    node.loc,
-                    self.history.sessions[t],
+                    source=node.loc.source,
+                    line=node.loc.line,
+                    column=node.loc.column,
+                    session=self.history.sessions[t],
+                    symbol=child.symbol if isinstance(child, Asset) else None,
+                    indicator="stdev-return",
+                    window=node.window,
                 )
             sigmas.append(sigma)
         inverse = [1.0 / sigma for sigma in sigmas]
@@ -352,10 +357,13 @@ class SymphonyEvaluator:
     ) -> float:
         score = stream_metric(indicator, np.asarray(returns, dtype=np.float64))
         if not math.isfinite(score):
-            raise self._data_error(
-                BadIndicatorValue,
+            raise BadIndicatorValue(
                 f"{indicator} of {label_of(node)}'s return stream is not finite",
-                loc,
-                self.history.sessions[t],
+                source=loc.source,
+                line=loc.line,
+                column=loc.column,
+                session=self.history.sessions[t],
+                indicator=indicator,
+                window=len(returns),
             )
         return score

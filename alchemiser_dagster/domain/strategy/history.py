@@ -71,6 +71,14 @@ class MarketHistory:
             return value
         raise self._diagnose(symbol, indicator, window, t, loc)
 
+    def require_bar(self, symbol: str, t: int, loc: Loc) -> None:
+        """An allocated asset must have a bar on the session it is allocated for (spec §4)."""
+        closes = self._closes_of(symbol, loc, t, "asset", None)
+        if math.isnan(closes[t]):
+            raise self._error(
+                MissingBar, f"no bar for {symbol} dated {self.sessions[t]}", loc, t, symbol, "asset", None
+            )
+
     def daily_return(self, symbol: str, t: int, loc: Loc) -> float:
         """Close-to-close simple return from session t-1 to t (the stream's r_t)."""
         returns = self._returns.get(symbol)
@@ -92,7 +100,7 @@ class MarketHistory:
             t,
             symbol,
             "return-stream",
-            1,
+            None,
         )
 
     # --- internals ----------------------------------------------------------------------

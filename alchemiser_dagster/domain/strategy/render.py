@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 
 from alchemiser_dagster.domain.strategy.trace import (
@@ -17,9 +18,20 @@ WEIGHT_DECIMALS = 10
 
 
 def rounded_weights(weights: Mapping[str, float]) -> dict[str, float]:
-    """Symbols sorted, zeros omitted, rounded to the CLI's 10 decimals (spec §8)."""
-    out = {symbol: round(weights[symbol], WEIGHT_DECIMALS) for symbol in sorted(weights)}
-    return {symbol: weight for symbol, weight in out.items() if weight != 0.0}
+    """Symbols sorted, zeros omitted, 10 decimals (spec §8) summing to exactly 1.
+
+    Rounding each weight on its own can leave the day's sum off by a few units of the
+    last place (60 equal weights do); the largest-remainder method hands those units to
+    the weights that lost the most in rounding.
+    """
+    scale = 10**WEIGHT_DECIMALS
+    exact = {symbol: weights[symbol] * scale for symbol in sorted(weights) if weights[symbol] != 0.0}
+    floors = {symbol: math.floor(value) for symbol, value in exact.items()}
+    missing = round(math.fsum(exact.values())) - sum(floors.values())
+    by_remainder = sorted(exact, key=lambda s: (-(exact[s] - floors[s]), s))
+    for symbol in by_remainder[: max(missing, 0)]:
+        floors[symbol] += 1
+    return {symbol: units / scale for symbol, units in floors.items() if units != 0}
 
 
 def weights_table(by_session: Mapping[dt.date, Mapping[str, float]]) -> str:
@@ -40,9 +52,10 @@ def _operand(value: OperandValue) -> str:
 
 def trace_text(evaluation: StrategyEvaluation) -> str:
     """The decision trace of one evaluation, one line per decision, in evaluation order."""
+    options = ", ".join(f":{k} {v}" for k, v in evaluation.options.items())
     lines = [
         f"{evaluation.strategy} ({evaluation.source}) on {evaluation.session}:"
-        f" {len(evaluation.trace)} decisions"
+        f" {len(evaluation.trace)} decisions" + (f" [options {options}]" if options else "")
     ]
     for entry in evaluation.trace:
         if isinstance(entry, IfTrace):

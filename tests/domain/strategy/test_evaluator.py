@@ -194,3 +194,51 @@ def test_inverse_volatility_over_a_group_uses_its_stream() -> None:
 def test_symphony_options_are_kept_in_the_result() -> None:
     text = '(defsymphony "t" {:rebalance-threshold 0.1, :rebalance-frequency :daily} (asset "AAA"))'
     assert evaluate(text).options == {"rebalance-threshold": 0.1, "rebalance-frequency": "daily"}
+
+
+def test_inverse_volatility_over_a_switching_group_uses_the_stream_not_holdings() -> None:
+    # G holds AAA when AAA closes above its 2-bar average, else BBB (Ex3's rule).
+    text = (
+        '(defsymphony "t" {} (weight-inverse-volatility 3 [(group "G" [(if (> (current-price "AAA")'
+        ' (moving-average-price "AAA" {:window 2})) [(asset "AAA")] [(asset "BBB")])]) (asset "DDD")]))'
+    )
+    closes = {
+        "AAA": [10, 11, 10.5, 11.5, 12, 11.8, 12.4],
+        "BBB": [20, 19, 19.5, 20.5, 20, 20.6, 20.2],
+        "DDD": [50, 50.5, 50.25, 50.5, 50.75, 50.5, 50.9],
+    }
+    dates = [dt.date(2024, 1, d) for d in (2, 3, 4, 5, 8, 9, 10)]
+    result = evaluate(text, session=dates[-1], frame=bars(closes, dates))
+    entry = result.trace[0]
+    assert isinstance(entry, InverseVolatilityTrace)
+    # Holdings: 01-05 AAA (11.5 > 11), 01-08 AAA (12 > 11.75), 01-09 BBB (11.8 < 11.9).
+    # Each earns the next session's return: AAA 12/11.5, AAA 11.8/12, BBB 20.2/20.6.
+    aaa, bbb = closes["AAA"], closes["BBB"]
+    returns = [aaa[4] / aaa[3] - 1, aaa[5] / aaa[4] - 1, bbb[6] / bbb[5] - 1]
+    mean = sum(returns) / 3
+    sigma = (sum((r - mean) ** 2 for r in returns) / 3) ** 0.5 * 100
+    assert entry.children[0].sigma == pytest.approx(sigma, rel=1e-12)
+    # Scoring by today's holding (AAA's own sigma) would give another number.
+    own = [aaa[k] / aaa[k - 1] - 1 for k in (4, 5, 6)]
+    own_mean = sum(own) / 3
+    own_sigma = (sum((r - own_mean) ** 2 for r in own) / 3) ** 0.5 * 100
+    assert abs(own_sigma - sigma) > 0.1
+
+
+def test_group_stream_needs_window_earlier_sessions() -> None:
+    # D is the 5th session (index 4): a window of 4 needs sessions 0..4 -> ok;
+    # a window of 5 would need a 6th session -> InsufficientHistory, not a look-ahead.
+    base = '(defsymphony "t" {{}} (filter (moving-average-return {{:window {n}}}) (select-top 1) [(group "G" [(asset "AAA")]) (asset "BBB")]))'
+    assert evaluate(base.format(n=4)).weights in ({"AAA": 1.0}, {"BBB": 1.0})
+    error = _data_error(base.format(n=5))
+    assert isinstance(error, InsufficientHistory)
+    assert "return stream" in error.message
+
+
+def test_allocated_asset_without_bars_is_an_error() -> None:
+    error = _data_error('(defsymphony "t" {} (asset "ZZZ"))')
+    assert isinstance(error, UnknownSymbol) and error.symbol == "ZZZ"
+    frame = bars()
+    frame = frame[~((frame.symbol == "CCC") & (frame.date == D))]
+    missing = _data_error('(defsymphony "t" {} (weight-equal [(asset "AAA") (asset "CCC")]))', frame)
+    assert isinstance(missing, MissingBar) and missing.symbol == "CCC"

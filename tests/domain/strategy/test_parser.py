@@ -221,7 +221,8 @@ def test_errors_name_file_line_and_column(
     assert type(error) is kind
     assert (error.source, error.line, error.column) == ("bad.clj", line, column), error.render()
     assert fragment in error.message
-    assert error.render().startswith(f"bad.clj:{line}:{column}: {kind.__name__}: ")
+    assert error.render().startswith(f"bad.clj:{line}:{column}: {kind.error_name()}: ")
+    assert kind.error_name() in ("ParseError", "ValidationError")
 
 
 def test_validation_covers_branches_that_would_not_run() -> None:
@@ -269,3 +270,13 @@ def test_mutated_symphonies_raise_only_typed_errors_with_a_position(edits: list[
     except (DslParseError, DslValidationError) as error:
         assert error.line >= 1 and error.column >= 1
         assert error.render().startswith(f"m.clj:{error.line}:{error.column}: ")
+
+
+def test_non_utf8_file_is_a_parse_error_with_position(tmp_path: Path) -> None:
+    from alchemiser_dagster.domain.strategy.compiler import load_symphony
+
+    path = tmp_path / "latin.clj"
+    path.write_bytes(b'(defsymphony "x" {}\n  (asset "\xff"))')
+    with pytest.raises(DslParseError) as info:
+        load_symphony(path)
+    assert (info.value.source, info.value.line, info.value.column) == ("latin.clj", 2, 11)

@@ -1,0 +1,375 @@
+"""The simulator's deterministic core: account, orders, fills and positions in SQLite.
+
+No HTTP here. Every public method runs under one lock and one SQLite transaction, and
+returns only after the commit, so the HTTP layer can never answer for state that was not
+persisted. The simulated clock only moves when told to (``set_clock``) or, in ``wall``
+mode, with real time; :meth:`SimEngine.advance` then replays the elapsed stretch of
+simulated time: queued orders fill at the first marketable instant (see
+:mod:`.fills`), DAY orders still open at their session's close expire.
+
+Ids are derived (uuid5 of the account id and a sequence number) rather than random so
+that two runs fed the same requests produce the same state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+from alchemiser_dagster.broker.simulator import store
+from alchemiser_dagster.broker.simulator.assets import ASSET_NAMESPACE, asset_info
+from alchemiser_dagster.broker.simulator.fills import first_fill, first_open_instant
+from alchemiser_dagster.broker.simulator.prices import PriceBook
+from alchemiser_dagster.broker.simulator.queries import OPEN_STATUSES, StateQueries, dec, dec_str
+from alchemiser_dagster.broker.simulator.rules import (
+    FORBIDDEN,
+    MALFORMED,
+    NOT_FOUND,
+    UNPROCESSABLE,
+    OrderRequest,
+    SimError,
+    check_fractional_rules,
+    parse_order_request,
+)
+from alchemiser_dagster.broker.simulator.timeutil import (
+    fmt_utc,
+    is_market_open,
+    parse_ts,
+    session_bounds,
+    session_for_order,
+)
+
+__all__ = ["OPEN_STATUSES", "SimEngine", "dec_str"]
+
+_QTY_STEP = Decimal("0.000000001")
+_CENT = Decimal("0.01")
+
+
+class SimEngine(StateQueries):
+    """State and rules of one simulated cash account (thread-safe, persistent)."""
+
+    def __init__(self, state_dir: Path, book: PriceBook, *, cash: Decimal, now: dt.datetime | None) -> None:
+        self.book = book
+        self.lock = threading.RLock()
+        self._conn = store.connect(state_dir)
+        with self.transaction():
+            fresh = self._conn.execute("SELECT 1 FROM account").fetchone() is None
+            if fresh:
+                if now is None:
+                    raise ValueError("a new simulator state needs a start time")
+                self._write_clock(now, now)
+                self._new_account(cash, generation=1)
+            self._sync_assets()
+        if not fresh and now is not None:
+            self.set_clock(now)
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Hold the engine lock and one IMMEDIATE transaction; commit on success."""
+        with self.lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self.lock:
+            self._conn.close()
+
+    def _meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row["value"]) if row is not None else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def _new_account(self, cash: Decimal, generation: int) -> None:
+        account_id = str(uuid.uuid5(ASSET_NAMESPACE, f"account:{generation}"))
+        number = f"SIM{generation:07d}"
+        self._conn.execute(
+            "INSERT OR REPLACE INTO account (singleton, id, account_number, cash, created_at) "
+            "VALUES (1, ?, ?, ?, ?)",
+            (account_id, number, dec_str(cash), fmt_utc(self.now())),
+        )
+        self._set_meta("generation", str(generation))
+
+    def _sync_assets(self) -> None:
+        for symbol in self.book.symbols:
+            info = asset_info(symbol)
+            self._conn.execute(
+                "INSERT OR IGNORE INTO assets (symbol, id, name, exchange, tradable, fractionable) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (symbol, info.id, info.name, info.exchange, int(info.tradable), int(info.fractionable)),
+            )
+
+    def _next_id(self, kind: str) -> str:
+        n = int(self._meta(f"seq:{kind}") or "0") + 1
+        self._set_meta(f"seq:{kind}", str(n))
+        return str(uuid.uuid5(uuid.UUID(self.account()["id"]), f"{kind}:{n}"))
+
+    # --- clock -----------------------------------------------------------------------------
+
+    def _clock_row(self) -> sqlite3.Row:
+        row = self._conn.execute("SELECT * FROM clock").fetchone()
+        assert isinstance(row, sqlite3.Row)
+        return row
+
+    def _write_clock(self, now: dt.datetime, last_advanced: dt.datetime, mode: str = "frozen") -> None:
+        wall = fmt_utc(dt.datetime.now(dt.UTC)) if mode == "wall" else None
+        self._conn.execute(
+            "INSERT OR REPLACE INTO clock (singleton, now, last_advanced, mode, wall_anchor) "
+            "VALUES (1, ?, ?, ?, ?)",
+            (fmt_utc(now), fmt_utc(last_advanced), mode, wall),
+        )
+
+    def now(self) -> dt.datetime:
+        """Simulated time (UTC). Frozen unless the clock is in ``wall`` mode."""
+        with self.lock:
+            row = self._clock_row()
+            base = parse_ts(row["now"])
+            if row["mode"] == "wall" and row["wall_anchor"]:
+                return base + (dt.datetime.now(dt.UTC) - parse_ts(row["wall_anchor"]))
+            return base
+
+    def set_clock(self, now: dt.datetime, *, mode: str = "frozen") -> None:
+        """Move the clock forward (never backward) and replay the elapsed time."""
+        if now.tzinfo is None:
+            raise ValueError("the simulated clock needs a tz-aware datetime")
+        if mode not in ("frozen", "wall"):
+            raise ValueError(f"clock mode must be 'frozen' or 'wall', not {mode!r}")
+        with self.transaction():
+            last = parse_ts(self._clock_row()["last_advanced"])
+            target = now.astimezone(dt.UTC)
+            if target < last:
+                raise ValueError(
+                    f"the simulated clock cannot go back from {fmt_utc(last)} to {fmt_utc(target)}"
+                )
+            self._advance_to(target)
+            self._write_clock(target, target, mode)
+
+    def advance(self) -> None:
+        """Replay simulated time up to :meth:`now` (called at the start of every API request)."""
+        with self.transaction():
+            self._advance_to(self.now())
+
+    def _advance_to(self, target: dt.datetime) -> None:
+        row = self._clock_row()
+        last = parse_ts(row["last_advanced"])
+        if target < last:
+            return
+        events: list[tuple[dt.datetime, int, str, sqlite3.Row, Decimal]] = []
+        for order in self.orders(OPEN_STATUSES):
+            lo = max(last, parse_ts(order["submitted_at"]))
+            expires = parse_ts(order["expires_at"]) if order["expires_at"] else None
+            hi = min(target, expires) if expires is not None else target
+            limit = Decimal(order["limit_price"]) if order["limit_price"] else None
+            point = first_fill(self.book, order["symbol"], order["side"], order["type"], limit, lo, hi)
+            if point is not None:
+                events.append((point.time, order["seq"], "fill", order, point.price))
+            elif expires is not None and expires <= target:
+                events.append((expires, order["seq"], "expire", order, Decimal(0)))
+            elif order["status"] in ("accepted", "pending_new"):
+                opened = first_open_instant(lo, hi)
+                if opened is not None:
+                    self._conn.execute(
+                        "UPDATE orders SET status = 'new', updated_at = ? WHERE id = ?",
+                        (fmt_utc(opened), order["id"]),
+                    )
+        for when, _, kind, order, price in sorted(events, key=lambda e: (e[0], e[1])):
+            if kind == "fill":
+                self._apply_fill(order, when, price)
+            else:
+                stamp = fmt_utc(when)
+                self._conn.execute(
+                    "UPDATE orders SET status = 'expired', expired_at = ?, updated_at = ?, reserved = '0' "
+                    "WHERE id = ?",
+                    (stamp, stamp, order["id"]),
+                )
+        self._conn.execute("UPDATE clock SET last_advanced = ?", (fmt_utc(target),))
+
+    # --- fills -----------------------------------------------------------------------------
+
+    def _apply_fill(self, order: sqlite3.Row, when: dt.datetime, price: Decimal) -> None:
+        symbol, side = order["symbol"], order["side"]
+        pos = self.position(symbol)
+        held, basis = (dec(pos["qty"]), dec(pos["cost_basis"])) if pos else (Decimal(0), Decimal(0))
+        if order["qty"] is not None:
+            qty = Decimal(order["qty"])
+        else:
+            qty = (Decimal(order["notional"]) / price).quantize(_QTY_STEP, rounding=ROUND_DOWN)
+        if side == "sell":
+            qty = min(qty, held)
+        stamp = fmt_utc(when)
+        if qty <= 0:
+            self._conn.execute(
+                "UPDATE orders SET status = 'canceled', canceled_at = ?, updated_at = ?, reserved = '0' "
+                "WHERE id = ?",
+                (stamp, stamp, order["id"]),
+            )
+            return
+        amount = (qty * price).quantize(_CENT, rounding=ROUND_HALF_UP)
+        cash = dec(self.account()["cash"])
+        if side == "buy":
+            cash, held, basis = cash - amount, held + qty, basis + qty * price
+        else:
+            # the average entry price is unchanged by a sale; a full exit clears the basis
+            remaining = held - qty
+            basis = basis * remaining / held if remaining else Decimal(0)
+            cash, held = cash + amount, remaining
+        self._conn.execute("UPDATE account SET cash = ?", (dec_str(cash),))
+        if held == 0:
+            self._conn.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
+        else:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO positions (symbol, qty, cost_basis) VALUES (?, ?, ?)",
+                (symbol, dec_str(held), dec_str(basis)),
+            )
+        self._conn.execute(
+            "INSERT INTO fills (order_id, symbol, side, qty, price, time) VALUES (?, ?, ?, ?, ?, ?)",
+            (order["id"], symbol, side, dec_str(qty), dec_str(price), stamp),
+        )
+        self._conn.execute(
+            "UPDATE orders SET status = 'filled', filled_qty = ?, filled_avg_price = ?, filled_at = ?, "
+            "updated_at = ?, reserved = '0' WHERE id = ?",
+            (dec_str(qty), dec_str(price), stamp, stamp, order["id"]),
+        )
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def submit_order(self, body: object) -> sqlite3.Row:
+        """Validate and store an order (status ``pending_new`` in hours, ``accepted`` outside)."""
+        req = parse_order_request(body)
+        with self.transaction():
+            self._advance_to(self.now())
+            return self._submit(req)
+
+    def _submit(self, req: OrderRequest) -> sqlite3.Row:
+        asset = self.asset(req.symbol)
+        if asset is None or not self.book.has(req.symbol):
+            raise SimError(422, UNPROCESSABLE, f"asset not found: {req.symbol}")
+        if req.client_order_id is not None and self.order_by_client_id(req.client_order_id) is not None:
+            raise SimError(422, MALFORMED, "client_order_id must be unique")
+        if not asset["tradable"]:
+            raise SimError(403, FORBIDDEN, f"asset {req.symbol} is not tradable")
+        check_fractional_rules(req, bool(asset["fractionable"]))
+        now = self.now()
+        quote = self.book.quote(req.symbol, now)
+        if quote is None:
+            raise SimError(403, FORBIDDEN, f"no price for {req.symbol} yet")
+        ref = (
+            req.limit_price
+            if req.limit_price is not None
+            else (quote.ask if req.side == "buy" else quote.bid)
+        )
+        value = req.notional if req.notional is not None else (req.qty or Decimal(0)) * ref
+        if value < 1:
+            raise SimError(403, FORBIDDEN, "cost basis must be >= 1")
+        if req.side == "buy":
+            reserved = value
+            if reserved > self.buying_power():
+                raise SimError(403, FORBIDDEN, "insufficient buying power")
+        else:
+            reserved = (
+                req.qty if req.qty is not None else (value / ref).quantize(_QTY_STEP, rounding=ROUND_DOWN)
+            )
+            self._check_sell(req.symbol, reserved)
+        order_id = self._next_id("order")
+        client_id = req.client_order_id or self._next_id("client-order")
+        stamp = fmt_utc(now)
+        expires = session_bounds(session_for_order(now))[1] if req.time_in_force == "day" else None
+        status = "pending_new" if is_market_open(now) else "accepted"
+        try:
+            self._conn.execute(
+                "INSERT INTO orders (id, client_order_id, symbol, asset_id, side, type, time_in_force, qty, "
+                "notional, limit_price, status, filled_qty, filled_avg_price, reserved, created_at, "
+                "updated_at, submitted_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '0', NULL, ?, ?, ?, ?, ?)",
+                (
+                    order_id, client_id, req.symbol, asset["id"], req.side, req.type, req.time_in_force,
+                    dec_str(req.qty) if req.qty is not None else None,
+                    dec_str(req.notional) if req.notional is not None else None,
+                    dec_str(req.limit_price) if req.limit_price is not None else None,
+                    status, dec_str(reserved), stamp, stamp, stamp,
+                    fmt_utc(expires) if expires is not None else None,
+                ),
+            )  # fmt: skip
+        except sqlite3.IntegrityError as exc:
+            raise SimError(422, MALFORMED, "client_order_id must be unique") from exc
+        row = self.order(order_id)
+        assert row is not None
+        return row
+
+    def _check_sell(self, symbol: str, qty: Decimal) -> None:
+        pos = self.position(symbol)
+        held = dec(pos["qty"]) if pos else Decimal(0)
+        if held <= 0:
+            raise SimError(403, FORBIDDEN, "account is not allowed to short")
+        on_hold = self.held_for_orders(symbol)
+        available = held - on_hold
+        if qty > available:
+            raise SimError(
+                403,
+                FORBIDDEN,
+                f"insufficient qty available for order "
+                f"(requested: {dec_str(qty)}, available: {dec_str(available)})",
+                {
+                    "available": dec_str(available),
+                    "existing_qty": dec_str(held),
+                    "held_for_orders": dec_str(on_hold),
+                    "symbol": symbol,
+                },
+            )
+
+    def cancel_order(self, order_id: str) -> None:
+        """Cancel one open order; 404 when unknown, 422 when already terminal."""
+        with self.transaction():
+            self._advance_to(self.now())
+            self._cancel(order_id)
+
+    def _cancel(self, order_id: str) -> None:
+        row = self.order(order_id)
+        if row is None:
+            raise SimError(404, NOT_FOUND, "order not found")
+        if row["status"] not in OPEN_STATUSES:
+            raise SimError(422, UNPROCESSABLE, f'order is already in "{row["status"]}" state')
+        stamp = fmt_utc(self.now())
+        self._conn.execute(
+            "UPDATE orders SET status = 'canceled', canceled_at = ?, updated_at = ?, reserved = '0' "
+            "WHERE id = ?",
+            (stamp, stamp, order_id),
+        )
+
+    def cancel_all(self) -> list[tuple[str, int, dict[str, object] | None]]:
+        """Cancel every open order: (order id, per-item HTTP status, error body or None)."""
+        with self.transaction():
+            self._advance_to(self.now())
+            out: list[tuple[str, int, dict[str, object] | None]] = []
+            for row in self.orders(statuses=OPEN_STATUSES):
+                try:
+                    self._cancel(row["id"])
+                    out.append((row["id"], 200, None))
+                except SimError as exc:
+                    out.append((row["id"], exc.status, exc.body()))
+            return out
+
+    def reset(self, cash: Decimal, now: dt.datetime | None = None) -> None:
+        """A fresh account (new id) with ``cash``: orders, fills and positions are dropped."""
+        with self.transaction():
+            generation = int(self._meta("generation") or "1") + 1
+            for table in ("fills", "orders", "positions"):
+                self._conn.execute(f"DELETE FROM {table}")
+            if now is not None:
+                target = now.astimezone(dt.UTC)
+                self._write_clock(target, target, self._clock_row()["mode"])
+            self._new_account(cash, generation)

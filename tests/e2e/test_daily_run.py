@@ -1,0 +1,97 @@
+"""The whole daily graph on the embedded default: real alpaca-py over HTTP to the stand-in."""
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+
+from alchemiser_dagster.broker.alpaca import AlpacaBroker
+from alchemiser_dagster.broker.simulator.server import SimulatorServer
+from alchemiser_dagster.domain.calendar import latest_session_on_or_before, previous_session
+from alchemiser_dagster.domain.execution.models import ExecutionResult
+from alchemiser_dagster.domain.portfolio.models import RebalancePlan
+from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
+from alchemiser_dagster.domain.report import DailyReport
+from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME
+
+ROOT = Path(__file__).resolve().parents[2]
+NY = ZoneInfo("America/New_York")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("ALCHEMISER_MODE", "embedded")
+    monkeypatch.setenv("ALCHEMISER_STORAGE", str(tmp_path / "storage"))
+    monkeypatch.setenv("ALCHEMISER_SIM_STATE", str(tmp_path / "sim"))
+    monkeypatch.setenv("ALCHEMISER_CONFIG", str(ROOT / "strategies" / "allocations.prod.json"))
+    yield tmp_path
+
+
+def run_partition(instance: dg.DagsterInstance, day: dt.date) -> dg.ExecuteInProcessResult:
+    from alchemiser_dagster.definitions import build_definitions
+
+    job = build_definitions().resolve_job_def(DAILY_JOB_NAME)
+    return job.execute_in_process(partition_key=day.isoformat(), instance=instance)
+
+
+def broker_orders(state: Path) -> list[str]:
+    """Every order the stand-in holds, read back through the real SDK after the runs."""
+    with SimulatorServer(state) as server:
+        broker = AlpacaBroker(server.api_key, server.secret_key, base_url=server.base_url)
+        return sorted(o.client_order_id for o in broker.get_orders(status="all"))
+
+
+def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> None:
+    today = latest_session_on_or_before(dt.datetime.now(NY).date())
+    with dg.instance_for_test() as instance:
+        first = run_partition(instance, today)
+        assert first.success
+        plan: RebalancePlan = first.asset_value("rebalance_plan")
+        execution: ExecutionResult = first.asset_value("execution_result")
+        after: Reconciliation = first.asset_value("reconciliation")
+        assert plan.items, "a fresh $100,000 account must buy its targets"
+        assert execution.status == "SUCCESS"
+        assert execution.orders_placed == len(plan.items)
+        assert all(o.filled_qty == o.requested_qty and o.filled_avg_price for o in execution.outcomes)
+        assert after.errors == () and after.applicable
+        assert abs(after.equity - Decimal(100000)) < Decimal(100)  # spread only
+        report: DailyReport = first.asset_value("daily_report")
+        assert report.status == "SUCCESS" and "## Strategies" in report.markdown
+
+        # Every check of the graph ran and passed.
+        checks = [e.asset_check_evaluation_data for e in first.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        assert {c.check_name for c in checks} >= {"prices_fresh", "weights_sum_to_one", "snapshot_sane", "execution_succeeded"}
+        assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
+        orders_after_first = broker_orders(workspace / "sim")
+        assert len(orders_after_first) == len(plan.items)
+
+        # A rerun of the same partition places nothing new.
+        second = run_partition(instance, today)
+        assert second.success
+        rerun: ExecutionResult = second.asset_value("execution_result")
+        assert rerun.orders_placed == 0 and rerun.orders_adopted == len(plan.items)
+        assert broker_orders(workspace / "sim") == orders_after_first
+
+        # A past partition produces a plan and places nothing.
+        past = run_partition(instance, previous_session(today))
+        assert past.success
+        assert past.asset_value("execution_result").status == "PLAN_ONLY"
+        assert past.asset_value("rebalance_plan").session == previous_session(today)
+        assert broker_orders(workspace / "sim") == orders_after_first
+
+
+def test_stored_assets_carry_identity(workspace: Path) -> None:
+    import json
+
+    today = latest_session_on_or_before(dt.datetime.now(NY).date())
+    with dg.instance_for_test() as instance:
+        result = run_partition(instance, today)
+    envelope = json.loads((workspace / "storage" / "rebalance_plan" / f"{today}.json").read_text())
+    assert envelope["correlation_id"] == f"{result.run_id}:{today}"
+    assert sorted(envelope["causation_id"]) == sorted(
+        f"{key}@{result.run_id}:{today}" for key in ("account_snapshot", "allocation_comparison", "target_allocation")
+    )

@@ -1,4 +1,4 @@
-# The two commands of the README: `make demo` and `make test`.
+# The two commands of the README: `make demo` and `make test` (plus `make ui`, `make bench`).
 # Everything is installed into .venv from pyproject.toml; nothing is assumed on the machine
 # beyond Python >= 3.11.
 
@@ -15,10 +15,11 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	mkdir -p $(DAGSTER_HOME)
 	touch $(STAMP)
 
 install: $(STAMP)
+	@mkdir -p $(DAGSTER_HOME)
+	@test -e $(DAGSTER_HOME)/dagster.yaml || ln -s ../dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 demo: install
 	$(BIN)/alchemiser demo
@@ -37,9 +38,10 @@ test: lint typecheck unit
 
 bench: install
 	$(BIN)/python bench/dsl.py
+	$(BIN)/python bench/daily_run.py
 
 ui: install
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 clean:
 	rm -rf $(VENV) .alchemiser .dagster_home .pytest_cache .mypy_cache .ruff_cache

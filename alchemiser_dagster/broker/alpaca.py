@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Final, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -59,7 +59,7 @@ from alpaca.common.enums import Sort
 from alpaca.common.exceptions import APIError
 from alpaca.data.enums import Adjustment, DataFeed
 from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.data.models import BarSet, Quote, Trade
+from alpaca.data.models import Quote, Trade
 from alpaca.data.requests import StockBarsRequest, StockLatestQuoteRequest, StockLatestTradeRequest
 from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
@@ -365,6 +365,12 @@ def _trade_info(symbol: str, trade: Trade, what: str) -> TradeInfo:
     )
 
 
+@lru_cache(maxsize=16384)
+def _bar_session(stamp: str) -> dt.date:
+    """The New York date of a bar's RFC 3339 timestamp (few distinct values: cached)."""
+    return _aware(dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))).astimezone(NEW_YORK).date()
+
+
 def _empty_bars() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -416,8 +422,14 @@ class AlpacaBroker:
         self._secrets: tuple[str, ...] = tuple(s for s in (api_key, secret_key) if len(s) >= 4)
         self._trading = TradingClient(api_key, secret_key, paper=paper, url_override=self._base_url)
         self._data = StockHistoricalDataClient(api_key, secret_key, url_override=self._data_url)
+        # Bars come in tens of thousands; the SDK's raw mode skips building a pydantic
+        # model per bar (the slowest part of a fetch) and we validate the frame ourselves.
+        self._raw_data = StockHistoricalDataClient(
+            api_key, secret_key, url_override=self._data_url, raw_data=True
+        )
         _harden(self._trading, self._timeout)
         _harden(self._data, self._timeout)
+        _harden(self._raw_data, self._timeout)
 
     def __repr__(self) -> str:
         return (
@@ -731,19 +743,22 @@ class AlpacaBroker:
                 adjustment=Adjustment.ALL,
                 feed=self._feed,
             )
-            barset = _as(self._call(what, partial(self._data.get_stock_bars, request)), BarSet, what)
-            for symbol, bars in barset.data.items():
+            raw = self._call(what, partial(self._raw_data.get_stock_bars, request))
+            if not isinstance(raw, dict):
+                raise _bad(what, f"expected an object of bars by symbol, got {type(raw).__name__}")
+            for symbol, bars in raw.items():
                 for bar in bars:
-                    session = _aware(bar.timestamp).astimezone(NEW_YORK).date()
+                    try:
+                        session = _bar_session(bar["t"])
+                        values = [float(bar[key]) for key in ("o", "h", "l", "c", "v")]
+                    except (KeyError, TypeError, ValueError) as error:
+                        raise _bad(what, f"malformed bar for {symbol}: {error!r}") from error
                     if not start <= session <= end:
                         continue
                     rows["symbol"].append(symbol)
                     rows["date"].append(session)
-                    rows["open"].append(float(bar.open))
-                    rows["high"].append(float(bar.high))
-                    rows["low"].append(float(bar.low))
-                    rows["close"].append(float(bar.close))
-                    rows["volume"].append(float(bar.volume))
+                    for name, value in zip(("open", "high", "low", "close", "volume"), values, strict=True):
+                        rows[name].append(value)
         if not rows["symbol"]:
             return _empty_bars()
         frame = pd.DataFrame(

@@ -20,6 +20,7 @@ import binascii
 import bisect
 import datetime as dt
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from alchemiser_dagster.broker.simulator.prices import DailyBar, PriceBook
@@ -59,17 +60,25 @@ def _num(value: Decimal) -> float | int:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+@lru_cache(maxsize=16384)
+def _bar_stamp(day: dt.date) -> str:
+    """The bar's `t`; cached because a page formats thousands of bars over few dates."""
+    return _bar_time(day).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@lru_cache(maxsize=200_000)
 def _bar_json(bar: DailyBar) -> dict[str, Any]:
-    vw = ((bar.high + bar.low + bar.close) / 3).quantize(Decimal("0.000001"))
+    """A bar's JSON body; bars are immutable, so each is formatted once per process."""
+    vw = round((float(bar.high) + float(bar.low) + float(bar.close)) / 3, 6)
     return {
-        "t": _bar_time(bar.date).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "t": _bar_stamp(bar.date),
         "o": _num(bar.open),
         "h": _num(bar.high),
         "l": _num(bar.low),
         "c": _num(bar.close),
         "v": bar.volume,
         "n": max(1, bar.volume // 100),
-        "vw": float(vw),
+        "vw": vw,
     }
 
 

@@ -95,3 +95,26 @@ def test_stored_assets_carry_identity(workspace: Path) -> None:
     assert sorted(envelope["causation_id"]) == sorted(
         f"{key}@{result.run_id}:{today}" for key in ("account_snapshot", "allocation_comparison", "target_allocation")
     )
+
+
+def test_blocking_check_stops_the_steps_downstream(workspace: Path) -> None:
+    # An account with no money: snapshot_sane fails, so nothing after account_snapshot runs.
+    SimulatorServer(workspace / "sim", cash=Decimal(0)).start().stop()
+    today = latest_session_on_or_before(dt.datetime.now(NY).date())
+    from alchemiser_dagster.definitions import build_definitions
+
+    job = build_definitions().resolve_job_def(DAILY_JOB_NAME)
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(partition_key=today.isoformat(), instance=instance, raise_on_error=False)
+    assert not result.success
+    checks = {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    assert checks["snapshot_sane"].passed is False
+    assert "equity is 0" in (checks["snapshot_sane"].description or "")
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events() if e.asset_key}
+    assert "account_snapshot" in materialized
+    assert not materialized & {"allocation_comparison", "rebalance_plan", "execution_result", "reconciliation"}
+    assert broker_orders(workspace / "sim") == []

@@ -73,7 +73,13 @@ def execute_plan(
         return _finish_earlier_execution(broker, plan, earlier, deadline, settings, sleep, started)
     tracked: list[_Tracked] = []
     for side in ("sell", "buy"):
-        phase = [_place(broker, plan, item, ours) for item in plan.items if item.side == side]
+        items = [item for item in plan.items if item.side == side]
+        if items and broker.get_clock().timestamp >= deadline:
+            # Past the hard deadline nothing more is placed: BUYs in particular would not
+            # be backed by the cash of SELLs that the deadline canceled.
+            tracked.extend(_unplaced(plan, item, ours, deadline) for item in items)
+            continue
+        phase = [_place(broker, plan, item, ours) for item in items]
         _wait_until_terminal(broker, phase, deadline, settings, sleep)
         tracked.extend(phase)
     finished = broker.get_clock().timestamp
@@ -101,6 +107,17 @@ def _place(broker: Broker, plan: RebalancePlan, item: PlanItem, ours: dict[str, 
         return _Tracked(item, coid, _submit_idempotent(broker, request), adopted=False)
     except OrderRejected as rejected:
         return _Tracked(item, coid, None, adopted=False, error_code=rejected.code, error=str(rejected))
+
+
+def _unplaced(
+    plan: RebalancePlan, item: PlanItem, ours: dict[str, OrderInfo], deadline: dt.datetime
+) -> _Tracked:
+    coid = client_order_id(plan.session, plan.plan_id, item.symbol, item.side, MARKET_STEP)
+    if coid in ours:  # placed by an interrupted run: still ours to report, never re-placed
+        return _Tracked(item, coid, ours[coid], adopted=True)
+    return _Tracked(
+        item, coid, None, adopted=False, error=f"not placed: past the deadline {deadline.isoformat()}"
+    )
 
 
 def _finish_earlier_execution(
@@ -201,7 +218,9 @@ def _outcome(entry: _Tracked) -> OrderOutcome:
         slippage_bps=slippage,
         client_order_id=entry.client_order_id,
         order_id=order.id if order is not None else None,
-        status=order.status if order is not None else "rejected",
+        status=order.status
+        if order is not None
+        else ("rejected" if entry.error_code is not None else "not_placed"),
         adopted=entry.adopted,
         error_code=entry.error_code,
         error=entry.error,

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from alchemiser_dagster.domain.calendar import latest_session_on_or_before
+from alchemiser_dagster.domain.calendar import is_session, latest_session_on_or_before
 from alchemiser_dagster.domain.execution.models import ExecutionResult
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllocation
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
@@ -67,6 +67,8 @@ def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> No
     from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME
 
     day = session or latest_session_on_or_before(dt.datetime.now(NEW_YORK).date())
+    if not is_session(day):
+        raise click.UsageError(f"{day} is not an NYSE session; partitions exist for sessions only")
     job = build_definitions().resolve_job_def(DAILY_JOB_NAME)
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(

@@ -118,3 +118,22 @@ def test_blocking_check_stops_the_steps_downstream(workspace: Path) -> None:
     assert "account_snapshot" in materialized
     assert not materialized & {"allocation_comparison", "rebalance_plan", "execution_result", "reconciliation"}
     assert broker_orders(workspace / "sim") == []
+
+
+def test_alchemiser_run_json_prints_the_execution_result(workspace: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DAGSTER_HOME": str(workspace / "home")}
+    command = [sys.executable, "-m", "alchemiser_dagster.cli", "run", "--json"]
+    first = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, check=False, timeout=600)
+    assert first.returncode == 0, first.stderr
+    result = ExecutionResult.model_validate_json(first.stdout)
+    assert result.status == "SUCCESS" and result.orders_placed > 0
+    again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, check=False, timeout=600)
+    assert json.loads(again.stdout)["orders_placed"] == 0
+    holiday = subprocess.run([*command, "--date", "2024-07-04"], capture_output=True, text=True, cwd=ROOT, env=env, check=False)
+    assert holiday.returncode == 1 and "2024-07-04 is not an NYSE session" in holiday.stderr
+    assert "Traceback" not in holiday.stderr

@@ -37,7 +37,7 @@ def with_session_bar(
     history: pd.DataFrame, trades: Mapping[str, TradeInfo], session: dt.date, symbols: Iterable[str]
 ) -> pd.DataFrame:
     """History through D-1 (or D) plus a snapshot bar for D from each symbol's latest trade."""
-    bars = normalize_bars(history, source="broker bars")
+    bars = history  # validated once below, together with the snapshot rows
     have_session = set(bars.loc[bars["date"] == session, "symbol"])
     rows = []
     stale = []

@@ -1,6 +1,6 @@
 """The one Dagster `Definitions` object: the daily graph for the configured allocation.
 
-Mode, allocation config and storage base are read from the environment once, here;
+The settings (mode, allocation config, storage base, limits) are read once, here;
 assets never look at the mode (see pipeline/resources.py).
 """
 
@@ -23,19 +23,15 @@ from alchemiser_dagster.pipeline.assets.signals import build_signal_assets
 from alchemiser_dagster.pipeline.checks import ALL_CHECKS
 from alchemiser_dagster.pipeline.io_manager import ModelIOManager
 from alchemiser_dagster.pipeline.jobs import daily_rebalance_job
-from alchemiser_dagster.pipeline.resources import (
-    StrategyConfigResource,
-    broker_resource_for,
-    config_path_from_env,
-    mode_from_env,
-    storage_base_from_env,
-)
+from alchemiser_dagster.pipeline.resources import broker_resource, settings_resource
 from alchemiser_dagster.pipeline.schedules import build_daily_schedule
+from alchemiser_dagster.settings import Settings, load_settings
 
 
-def build_definitions() -> dg.Definitions:
-    config_path = config_path_from_env()
-    config = load_allocation_config(config_path)
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    """The graph for the configured allocation; settings are read here, once."""
+    settings = settings or load_settings()
+    config = load_allocation_config(settings.config)
     return dg.Definitions(
         assets=[
             market_bars,
@@ -52,9 +48,9 @@ def build_definitions() -> dg.Definitions:
         jobs=[daily_rebalance_job],
         schedules=[build_daily_schedule(daily_rebalance_job)],
         resources={
-            "io_manager": ModelIOManager(base=storage_base_from_env()),
-            "broker": broker_resource_for(mode_from_env()),
-            "strategies": StrategyConfigResource(allocation_config=str(config_path)),
+            "io_manager": ModelIOManager(base=settings.storage),
+            "broker": broker_resource(settings),
+            "settings": settings_resource(settings),
         },
     )
 

@@ -18,7 +18,7 @@ from alchemiser_dagster.domain.portfolio.models import AccountSnapshot, TargetAl
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
 from alchemiser_dagster.domain.portfolio.snapshot import snapshot_problems
 from alchemiser_dagster.domain.strategy.allocation import required_market_data
-from alchemiser_dagster.pipeline.resources import StrategyConfigResource
+from alchemiser_dagster.pipeline.resources import SettingsResource
 
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
@@ -40,10 +40,10 @@ def _result(problems: list[str], severity: dg.AssetCheckSeverity, **metadata: An
     description="Every symbol has a bar for D and D-1; closes finite and positive.",
 )
 def prices_fresh(
-    context: dg.AssetCheckExecutionContext, market_bars: pd.DataFrame, strategies: StrategyConfigResource
+    context: dg.AssetCheckExecutionContext, market_bars: pd.DataFrame, settings: SettingsResource
 ) -> dg.AssetCheckResult:
     session = dt.date.fromisoformat(context.partition_key)
-    symbols, _ = required_market_data(strategies.config())
+    symbols, _ = required_market_data(settings.config())
     problems = stale_symbols(market_bars, session, symbols)
     bad_close = market_bars.loc[~(market_bars["close"] > 0), "symbol"].unique().tolist()
     problems += [f"{symbol}: non-positive or missing close" for symbol in bad_close]

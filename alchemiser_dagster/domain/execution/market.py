@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from alchemiser_dagster.domain.broker import Broker, OrderInfo, OrderRequest
 from alchemiser_dagster.domain.errors import AmbiguousSubmit, OrderRejected
 from alchemiser_dagster.domain.execution.guard import trading_refusal
@@ -32,11 +34,18 @@ MARKET_STEP = 1
 BPS = Decimal(10000)
 
 
-@dataclass(frozen=True)
-class ExecutionSettings:
-    poll_seconds: float = 1.0
-    max_polls: int = 600
-    deadline_before_close: dt.timedelta = dt.timedelta(minutes=2)
+class ExecutionSettings(BaseModel):
+    """How execution waits: poll interval, poll budget, hard deadline before the close."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    poll_seconds: float = Field(default=1.0, ge=0)
+    max_polls: int = Field(default=600, ge=1)
+    deadline_minutes_before_close: float = Field(default=2.0, ge=0)
+
+    @property
+    def deadline_before_close(self) -> dt.timedelta:
+        return dt.timedelta(minutes=self.deadline_minutes_before_close)
 
 
 @dataclass

@@ -92,12 +92,14 @@ class AllocationComparison(Record):
     rows: tuple[ComparisonRow, ...]
 
 
-class PlanningSettings(Record):
-    """The planner's knobs (portfolio-execution spec defaults)."""
+class PlanningSettings(BaseModel):
+    """The planner's knobs (portfolio-execution spec defaults); parsed from settings text."""
 
-    cash_reserve_pct: Decimal = Decimal("0.01")
-    min_trade_usd: Decimal = Decimal("5")
-    drift_band: Decimal = Decimal("0")
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cash_reserve_pct: Decimal = Field(default=Decimal("0.01"), ge=0, lt=1)
+    min_trade_usd: Decimal = Field(default=Decimal("5"), ge=0)
+    drift_band: Decimal = Field(default=Decimal("0"), ge=0, lt=1)
 
 
 PlanReason = Literal["exit", "reduce", "new", "increase"]

@@ -13,16 +13,18 @@ from alchemiser_dagster.domain.report import DailyReport, build_daily_report
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.pipeline.assets.signals import signal_key, strategy_slug
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
-from alchemiser_dagster.pipeline.resources import BrokerResource, StrategyConfigResource
+from alchemiser_dagster.pipeline.resources import BrokerResource, SettingsResource
 
 
 @dg.asset(partitions_def=nyse_sessions, group_name="execution", pool="broker")
 def execution_result(
-    rebalance_plan: RebalancePlan, broker: BrokerResource, strategies: StrategyConfigResource
+    rebalance_plan: RebalancePlan, broker: BrokerResource, settings: SettingsResource
 ) -> dg.Output[ExecutionResult]:
     """Orders placed or adopted and what filled; a past or closed-market D places nothing."""
     started = time.perf_counter()
-    result = execute_plan(broker.client(), rebalance_plan, settings=strategies.execution(), sleep=time.sleep)
+    result = execute_plan(
+        broker.client(), rebalance_plan, settings=settings.settings().execution, sleep=time.sleep
+    )
     return dg.Output(
         result,
         metadata={

@@ -18,7 +18,7 @@ from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.pipeline.assets.signals import signal_key, strategy_slug
 from alchemiser_dagster.pipeline.metadata import session_of, weights_table
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
-from alchemiser_dagster.pipeline.resources import BrokerResource, StrategyConfigResource
+from alchemiser_dagster.pipeline.resources import BrokerResource, SettingsResource
 
 
 def build_target_allocation_asset(config: AllocationConfig) -> dg.AssetsDefinition:
@@ -26,10 +26,10 @@ def build_target_allocation_asset(config: AllocationConfig) -> dg.AssetsDefiniti
 
     @dg.asset(partitions_def=nyse_sessions, group_name="portfolio", ins=ins)
     def target_allocation(
-        context: dg.AssetExecutionContext, strategies: StrategyConfigResource, **signals: Any
+        context: dg.AssetExecutionContext, settings: SettingsResource, **signals: Any
     ) -> dg.Output[TargetAllocation]:
         """Strategies netted at account level by their configured shares."""
-        config = strategies.config()
+        config = settings.config()
         weights = {name: signals[strategy_slug(name)].weights for name in config.files}
         target = build_target_allocation(session_of(context), config.allocations, weights)
         attribution = {
@@ -67,10 +67,10 @@ def account_snapshot(
 
 @dg.asset(partitions_def=nyse_sessions, group_name="portfolio")
 def allocation_comparison(
-    target_allocation: TargetAllocation, account_snapshot: AccountSnapshot, strategies: StrategyConfigResource
+    target_allocation: TargetAllocation, account_snapshot: AccountSnapshot, settings: SettingsResource
 ) -> dg.Output[AllocationComparison]:
     """Target vs current for targets U held, as weights of equity and as dollars."""
-    comparison = compare_allocation(target_allocation, account_snapshot, strategies.planning())
+    comparison = compare_allocation(target_allocation, account_snapshot, settings.settings().planning)
     table = ["| symbol | current | target | delta $ |", "|---|---:|---:|---:|"] + [
         f"| {r.symbol} | {float(r.current_weight) * 100:.2f} % | {float(r.target_weight) * 100:.2f} % |"
         f" {float(r.delta_value):,.2f} |"
@@ -85,13 +85,13 @@ def rebalance_plan(
     allocation_comparison: AllocationComparison,
     target_allocation: TargetAllocation,
     account_snapshot: AccountSnapshot,
-    strategies: StrategyConfigResource,
+    settings: SettingsResource,
 ) -> dg.Output[RebalancePlan]:
     """Orders to reach the target: SELLs first, BUYs sized on cash after sells, each with a reason."""
     plan = plan_rebalance(
         planner_input(account_snapshot),
         target_allocation.weights,
-        strategies.planning(),
+        settings.settings().planning,
         session=session_of(context),
         account_number=account_snapshot.account.account_number,
     )

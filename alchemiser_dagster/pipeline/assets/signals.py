@@ -11,7 +11,7 @@ from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.domain.strategy.trace import StrategyEvaluation
 from alchemiser_dagster.pipeline.metadata import evaluation_metadata, session_of
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
-from alchemiser_dagster.pipeline.resources import StrategyConfigResource
+from alchemiser_dagster.pipeline.resources import SettingsResource
 
 
 def strategy_slug(file_name: str) -> str:
@@ -34,10 +34,10 @@ def build_signal_asset(file_name: str) -> dg.AssetsDefinition:
         ins={"market_bars": dg.AssetIn(dg.AssetKey("market_bars"))},
     )
     def _signal(
-        context: dg.AssetExecutionContext, market_bars: pd.DataFrame, strategies: StrategyConfigResource
+        context: dg.AssetExecutionContext, market_bars: pd.DataFrame, settings: SettingsResource
     ) -> dg.Output[StrategyEvaluation]:
         started = time.perf_counter()
-        path = strategies.config().strategy_path(file_name)
+        path = settings.config().strategy_path(file_name)
         evaluation = evaluate_on_bars(path, market_bars, session_of(context))
         metadata = evaluation_metadata(evaluation)
         metadata["seconds"] = round(time.perf_counter() - started, 3)

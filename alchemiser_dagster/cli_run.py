@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
+from dagster_shared.error import SerializableErrorInfo
 
 from alchemiser_dagster.domain.calendar import is_session, latest_session_on_or_before
 from alchemiser_dagster.domain.execution.models import ExecutionResult
@@ -55,6 +56,15 @@ def _summary(
     return "\n".join(lines)
 
 
+def root_cause(error: SerializableErrorInfo | None) -> str:
+    """The innermost error of a step failure: our typed error, not Dagster's wrapper."""
+    if error is None:
+        return "unknown error"
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
+
+
 def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> None:
     """Materialize every asset of the daily job for one session and print what happened."""
     if config is not None:
@@ -78,10 +88,7 @@ def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> No
             failures = [e for e in result.all_events if e.is_step_failure]
             click.echo(f"Run {result.run_id} for {day} failed:", err=True)
             for event in failures:
-                error = event.step_failure_data.error
-                click.echo(
-                    f"  {event.step_key}: {error.message.strip() if error else 'unknown error'}", err=True
-                )
+                click.echo(f"  {event.step_key}: {root_cause(event.step_failure_data.error)}", err=True)
             sys.exit(1)
         execution: ExecutionResult = result.asset_value("execution_result")
         if as_json:

@@ -20,7 +20,7 @@ from alchemiser_dagster.pipeline.assets.portfolio import (
     rebalance_plan,
 )
 from alchemiser_dagster.pipeline.assets.signals import build_signal_assets
-from alchemiser_dagster.pipeline.checks import ALL_CHECKS
+from alchemiser_dagster.pipeline.checks import ALL_CHECKS, build_signal_checks
 from alchemiser_dagster.pipeline.io_manager import ModelIOManager
 from alchemiser_dagster.pipeline.jobs import daily_rebalance_job
 from alchemiser_dagster.pipeline.resources import broker_resource, settings_resource
@@ -44,7 +44,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             reconciliation,
             build_daily_report_asset(config),
         ],
-        asset_checks=ALL_CHECKS,
+        asset_checks=[*ALL_CHECKS, *build_signal_checks(config)],
         jobs=[daily_rebalance_job],
         schedules=[build_daily_schedule(daily_rebalance_job)],
         resources={

@@ -18,6 +18,9 @@ from alchemiser_dagster.domain.portfolio.models import AccountSnapshot, TargetAl
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
 from alchemiser_dagster.domain.portfolio.snapshot import snapshot_problems
 from alchemiser_dagster.domain.strategy.allocation import required_market_data
+from alchemiser_dagster.domain.strategy.config import AllocationConfig
+from alchemiser_dagster.domain.strategy.trace import StrategyEvaluation
+from alchemiser_dagster.pipeline.assets.signals import signal_key
 from alchemiser_dagster.pipeline.resources import SettingsResource
 
 ERROR = dg.AssetCheckSeverity.ERROR
@@ -55,7 +58,7 @@ def prices_fresh(
 )
 def weights_sum_to_one(target_allocation: TargetAllocation) -> dg.AssetCheckResult:
     weights = [float(w) for w in target_allocation.weights.values()]
-    total = math.fsum(weights)
+    total = math.fsum(weights) + float(target_allocation.cash_weight)
     problems = []
     if any(not math.isfinite(w) or w < 0 for w in weights):
         problems.append("a weight is negative or not finite")
@@ -104,3 +107,23 @@ ALL_CHECKS = [
     intended_trades_happened,
     weights_within_tolerance,
 ]
+
+
+def build_signal_checks(config: AllocationConfig) -> list[dg.AssetChecksDefinition]:
+    """`strategy_evaluated` on every signals/<strategy>: a failure kept by the cash or
+    last_target policy still fails this check, so it is seen and alerted on."""
+
+    def build(file_name: str) -> dg.AssetChecksDefinition:
+        @dg.asset_check(
+            asset=signal_key(file_name),
+            name="strategy_evaluated",
+            description=f"{file_name} evaluated without error.",
+        )
+        def strategy_evaluated(evaluation: StrategyEvaluation) -> dg.AssetCheckResult:
+            failure = evaluation.failure
+            problems = [] if failure is None else [f"{failure.location}: {failure.error}: {failure.message}"]
+            return _result(problems, ERROR)
+
+        return strategy_evaluated
+
+    return [build(name) for name in config.files]

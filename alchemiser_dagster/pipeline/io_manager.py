@@ -112,6 +112,11 @@ class ModelIOManager(dg.ConfigurableIOManager):
         )
         return value
 
+    def stored_model(self, asset_path: list[str], partition: str) -> BaseModel | None:
+        """A stored model of another partition (None when absent), e.g. yesterday's signal."""
+        path = self.path_for(asset_path, partition, ".json")
+        return self._read_model(path)[0] if path.exists() else None
+
     @staticmethod
     def _read_model(path: UPath) -> tuple[BaseModel, dict[str, Any]]:
         try:

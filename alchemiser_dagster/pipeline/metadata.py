@@ -20,6 +20,14 @@ def weights_table(weights: Mapping[str, Decimal | float], title: str = "weight")
 
 
 def evaluation_metadata(evaluation: StrategyEvaluation) -> dict[str, Any]:
+    if evaluation.failure is not None:
+        failure = evaluation.failure
+        return {
+            "strategy": evaluation.strategy,
+            "FAILED": f"{failure.location}: {failure.error}: {failure.message}",
+            "symbol": failure.symbol or "",
+            "indicator": failure.indicator or "",
+        }
     return {
         "strategy": evaluation.strategy,
         "weights": weights_table(evaluation.weights),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Literal
 
 from alchemiser_dagster.domain.errors import PortfolioError
 from alchemiser_dagster.domain.portfolio.models import (
@@ -27,10 +28,23 @@ def to_decimal_weights(weights: Mapping[str, float]) -> dict[str, Decimal]:
     return {symbol: weight for symbol, weight in sorted(out.items()) if weight != 0}
 
 
+FailedStrategyPolicy = Literal["stop", "cash", "last_target"]
+
+
 def build_target_allocation(
-    session: dt.date, shares: Mapping[str, Decimal], strategy_weights: Mapping[str, Mapping[str, float]]
+    session: dt.date,
+    shares: Mapping[str, Decimal],
+    strategy_weights: Mapping[str, Mapping[str, float] | None],
+    *,
+    policy: FailedStrategyPolicy = "stop",
+    last_targets: Mapping[str, tuple[dt.date, Mapping[str, float]]] | None = None,
 ) -> TargetAllocation:
-    """Net the strategies at account level: target(s) = sum of share x weight(s)."""
+    """Net the strategies at account level: target(s) = sum of share x weight(s).
+
+    A strategy whose weights are None failed for the session. Its capital is never handed
+    silently to the others: `stop` refuses to build a target, `cash` keeps the sleeve in
+    cash, `last_target` reuses that strategy's latest earlier weights (or fails if none).
+    """
     missing = sorted(set(shares) - set(strategy_weights))
     if missing:
         raise PortfolioError(f"no weights for strategies {missing}")
@@ -38,7 +52,7 @@ def build_target_allocation(
     if abs(total_share - 1) > SUM_TOLERANCE:
         raise PortfolioError(f"strategy shares must sum to 1, they sum to {total_share}")
     sleeves = tuple(
-        StrategySleeve(strategy=name, share=share, weights=to_decimal_weights(strategy_weights[name]))
+        _sleeve(name, share, strategy_weights[name], policy, (last_targets or {}).get(name), session)
         for name, share in shares.items()
     )
     netted: dict[str, Decimal] = {}
@@ -46,10 +60,39 @@ def build_target_allocation(
         for symbol, weight in sleeve.weights.items():
             netted[symbol] = netted.get(symbol, Decimal(0)) + sleeve.share * weight
     weights = {symbol: netted[symbol].quantize(WEIGHT_PLACES) for symbol in sorted(netted)}
-    total = sum(weights.values(), Decimal(0))
+    cash = sum((s.share for s in sleeves if s.policy == "cash"), Decimal(0))
+    total = sum(weights.values(), Decimal(0)) + cash
     if abs(total - 1) > SUM_TOLERANCE:
-        raise PortfolioError(f"target weights sum to {total}, not 1")
-    return TargetAllocation(session=session, weights=weights, sleeves=sleeves)
+        raise PortfolioError(f"target weights and cash sum to {total}, not 1")
+    return TargetAllocation(session=session, weights=weights, sleeves=sleeves, cash_weight=cash)
+
+
+def _sleeve(
+    name: str,
+    share: Decimal,
+    weights: Mapping[str, float] | None,
+    policy: FailedStrategyPolicy,
+    last: tuple[dt.date, Mapping[str, float]] | None,
+    session: dt.date,
+) -> StrategySleeve:
+    if weights is not None:
+        return StrategySleeve(strategy=name, share=share, weights=to_decimal_weights(weights))
+    if policy == "stop":
+        raise PortfolioError(f"strategy {name} failed for {session}; policy 'stop': no trading today")
+    if policy == "cash":
+        return StrategySleeve(strategy=name, share=share, weights={}, policy="cash")
+    if last is None or last[0] >= session:
+        raise PortfolioError(
+            f"strategy {name} failed for {session} and has no earlier target;"
+            " policy 'last_target' cannot apply"
+        )
+    return StrategySleeve(
+        strategy=name,
+        share=share,
+        weights=to_decimal_weights(last[1]),
+        policy="last_target",
+        weights_from=last[0],
+    )
 
 
 def compare_allocation(

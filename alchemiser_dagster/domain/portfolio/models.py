@@ -49,19 +49,30 @@ class AccountSnapshot(Record):
 
 
 class StrategySleeve(Record):
-    """One strategy's share of the account and the weights it chose."""
+    """One strategy's share of the account and the weights it chose.
+
+    `policy` is set when the strategy failed for the session and the failed-strategy
+    policy decided the sleeve instead: "cash" (no weights) or "last_target" (the weights
+    of the session in `weights_from`).
+    """
 
     strategy: str
     share: Decimal
     weights: dict[str, Decimal]
+    policy: Literal["cash", "last_target"] | None = None
+    weights_from: dt.date | None = None
 
 
 class TargetAllocation(Record):
-    """Account-level target weights (sum 1), netted across strategies, with attribution."""
+    """Account-level target weights, netted across strategies, with attribution.
+
+    Weights plus `cash_weight` (sleeves sent to cash by the failed-strategy policy) sum to 1.
+    """
 
     session: dt.date
     weights: dict[str, Decimal]
     sleeves: tuple[StrategySleeve, ...]
+    cash_weight: Decimal = Decimal(0)
 
     def attribution(self, symbol: str) -> dict[str, Decimal]:
         """How much of a symbol's target weight each strategy contributed."""

@@ -76,7 +76,7 @@ def _down(value: Decimal, fractionable: bool) -> Decimal:
     return value.quantize(step, rounding=ROUND_DOWN)
 
 
-def _validate(inputs: PlannerInput, targets: dict[str, Decimal]) -> dict[str, Decimal]:
+def _validate(inputs: PlannerInput, targets: dict[str, Decimal], cash_weight: Decimal) -> dict[str, Decimal]:
     if inputs.equity <= 0:
         raise PortfolioError(f"equity must be > 0, got {inputs.equity}")
     for name in ("equity", "cash", "buying_power"):
@@ -89,7 +89,9 @@ def _validate(inputs: PlannerInput, targets: dict[str, Decimal]) -> dict[str, De
     for symbol, weight in weights.items():
         if not weight.is_finite() or weight < 0:
             raise PortfolioError(f"targets.{symbol}: weight must be >= 0, got {weight}")
-    total = sum(weights.values(), Decimal(0))
+    if not cash_weight.is_finite() or not 0 <= cash_weight <= 1:
+        raise PortfolioError(f"cash weight must be between 0 and 1, got {cash_weight}")
+    total = sum(weights.values(), Decimal(0)) + cash_weight
     if abs(total - 1) > WEIGHT_SUM_TOLERANCE:
         raise PortfolioError(f"target weights must sum to 1 within 1e-6, they sum to {total}")
     return weights
@@ -200,9 +202,14 @@ def plan_rebalance(
     *,
     session: dt.date,
     account_number: str,
+    cash_weight: Decimal = Decimal(0),
 ) -> RebalancePlan:
-    """Orders that move the account from `inputs` to `targets` (weights summing to 1)."""
-    weights = _validate(inputs, targets)
+    """Orders that move the account from `inputs` to `targets`.
+
+    Weights sum to 1, or to 1 - `cash_weight` when a failed strategy's sleeve is kept in
+    cash (its share is simply not bought).
+    """
+    weights = _validate(inputs, targets, cash_weight)
     deployable = inputs.equity * (1 - settings.cash_reserve_pct)
     held = {symbol: qty for symbol, qty in inputs.positions.items() if qty > 0}
     decisions = [
@@ -231,7 +238,13 @@ def plan_rebalance(
 
     items = (*by_value(sells), *by_value(kept_buys))
     return RebalancePlan(
-        plan_id=plan_id_for(session, account_number, inputs, weights, settings),
+        plan_id=plan_id_for(
+            session,
+            account_number,
+            inputs,
+            {**weights, "$CASH": cash_weight} if cash_weight else weights,
+            settings,
+        ),
         session=session,
         account_number=account_number,
         items=items,

@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from alchemiser_dagster.domain.errors import StrategyDataError, StrategyError
 from alchemiser_dagster.domain.strategy.compiler import load_symphony
 from alchemiser_dagster.domain.strategy.config import AllocationConfig, blend_weights
 from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator
 from alchemiser_dagster.domain.strategy.history import MarketHistory
-from alchemiser_dagster.domain.strategy.trace import SCHEMA_VERSION, StrategyEvaluation
+from alchemiser_dagster.domain.strategy.trace import SCHEMA_VERSION, StrategyEvaluation, StrategyFailure
 
 
 class AllocationEvaluation(BaseModel):
@@ -56,3 +57,23 @@ def evaluate_on_bars(path: Path, bars: pd.DataFrame, session: dt.date) -> Strate
     """One symphony for one session on a bars table, with its decision trace."""
     history = MarketHistory.from_bars(bars, source=f"market bars {session}")
     return SymphonyEvaluator(load_symphony(path), history).evaluate(session, trace=True)
+
+
+def failed_evaluation(name: str, session: dt.date, error: StrategyError) -> StrategyEvaluation:
+    """A record of a strategy that failed for `session`, for the cash / last_target policies."""
+    facts = error if isinstance(error, StrategyDataError) else None
+    return StrategyEvaluation(
+        strategy=name,
+        source=error.source,
+        session=session,
+        weights={},
+        failure=StrategyFailure(
+            error=error.error_name(),
+            message=error.message,
+            location=error.format_location(),
+            session=facts.session if facts else None,
+            symbol=facts.symbol if facts else None,
+            indicator=facts.indicator if facts else None,
+            window=facts.window if facts else None,
+        ),
+    )

@@ -76,8 +76,20 @@ class InverseVolatilityTrace(_Frozen):
 TraceEntry = Annotated[IfTrace | FilterTrace | InverseVolatilityTrace, Field(discriminator="kind")]
 
 
+class StrategyFailure(_Frozen):
+    """Why a symphony could not be evaluated for a session (its typed error, kept whole)."""
+
+    error: str
+    message: str
+    location: str
+    session: dt.date | None = None
+    symbol: str | None = None
+    indicator: str | None = None
+    window: int | None = None
+
+
 class StrategyEvaluation(_Frozen):
-    """One symphony evaluated for one session."""
+    """One symphony evaluated for one session; `failure` set (and no weights) when it could not be."""
 
     schema_version: int = SCHEMA_VERSION
     strategy: str
@@ -88,3 +100,4 @@ class StrategyEvaluation(_Frozen):
     # do not change the weights.
     options: dict[str, str | float | None] = {}
     trace: tuple[TraceEntry, ...] = ()
+    failure: StrategyFailure | None = None

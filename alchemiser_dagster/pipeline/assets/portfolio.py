@@ -1,9 +1,11 @@
 """target_allocation, account_snapshot, allocation_comparison and rebalance_plan for D."""
 
+import datetime as dt
 from typing import Any
 
 import dagster as dg
 
+from alchemiser_dagster.domain.calendar import previous_session
 from alchemiser_dagster.domain.portfolio.allocation import build_target_allocation, compare_allocation
 from alchemiser_dagster.domain.portfolio.models import (
     AccountSnapshot,
@@ -15,10 +17,14 @@ from alchemiser_dagster.domain.portfolio.planner import plan_rebalance
 from alchemiser_dagster.domain.portfolio.snapshot import planner_input, take_snapshot
 from alchemiser_dagster.domain.report import weights_markdown
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
+from alchemiser_dagster.domain.strategy.trace import StrategyEvaluation
 from alchemiser_dagster.pipeline.assets.signals import signal_key, strategy_slug
+from alchemiser_dagster.pipeline.io_manager import ModelIOManager
 from alchemiser_dagster.pipeline.metadata import session_of, weights_table
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
 from alchemiser_dagster.pipeline.resources import BrokerResource, SettingsResource
+
+LAST_TARGET_LOOKBACK = 10  # sessions searched back for a strategy's last good weights
 
 
 def build_target_allocation_asset(config: AllocationConfig) -> dg.AssetsDefinition:
@@ -28,24 +34,61 @@ def build_target_allocation_asset(config: AllocationConfig) -> dg.AssetsDefiniti
     def target_allocation(
         context: dg.AssetExecutionContext, settings: SettingsResource, **signals: Any
     ) -> dg.Output[TargetAllocation]:
-        """Strategies netted at account level by their configured shares."""
+        """Strategies netted at account level by their shares; failed ones follow the policy."""
         config = settings.config()
-        weights = {name: signals[strategy_slug(name)].weights for name in config.files}
-        target = build_target_allocation(session_of(context), config.allocations, weights)
+        session = session_of(context)
+        evaluations: dict[str, StrategyEvaluation] = {
+            name: signals[strategy_slug(name)] for name in config.files
+        }
+        failed = [name for name, e in evaluations.items() if e.failure is not None]
+        policy = settings.settings().failed_strategy_policy
+        target = build_target_allocation(
+            session,
+            config.allocations,
+            {name: None if e.failure is not None else e.weights for name, e in evaluations.items()},
+            policy=policy,
+            last_targets=last_targets(ModelIOManager(base=settings.settings().storage), failed, session)
+            if policy == "last_target"
+            else None,
+        )
         attribution = {
             symbol: ", ".join(f"{s} {float(w) * 100:.2f} %" for s, w in target.attribution(symbol).items())
             for symbol in target.weights
+        }
+        applied = {
+            s.strategy: s.policy + (f" (weights of {s.weights_from})" if s.weights_from else "")
+            for s in target.sleeves
+            if s.policy is not None
         }
         return dg.Output(
             target,
             metadata={
                 "weights": weights_table(target.weights),
                 "symbols": len(target.weights),
+                "cash_weight": float(target.cash_weight),
+                "failed_strategy_policy": policy,
+                "policy_applied": dg.MetadataValue.json(applied),
                 "attribution": dg.MetadataValue.json(attribution),
             },
         )
 
     return target_allocation
+
+
+def last_targets(
+    storage: ModelIOManager, strategies: list[str], session: dt.date, lookback: int = LAST_TARGET_LOOKBACK
+) -> dict[str, tuple[dt.date, dict[str, float]]]:
+    """Each strategy's latest successful stored weights from a session before `session`."""
+    found: dict[str, tuple[dt.date, dict[str, float]]] = {}
+    for name in strategies:
+        day = session
+        for _ in range(lookback):
+            day = previous_session(day)
+            stored = storage.stored_model(list(signal_key(name).path), day.isoformat())
+            if isinstance(stored, StrategyEvaluation) and stored.failure is None and stored.weights:
+                found[name] = (day, stored.weights)
+                break
+    return found
 
 
 @dg.asset(partitions_def=nyse_sessions, group_name="account", pool="broker")
@@ -94,6 +137,7 @@ def rebalance_plan(
         settings.settings().planning,
         session=session_of(context),
         account_number=account_snapshot.account.account_number,
+        cash_weight=target_allocation.cash_weight,
     )
     items = ["| symbol | side | qty | est. value | reason |", "|---|---|---:|---:|---|"] + [
         f"| {i.symbol} | {i.side} | {i.qty} | {float(i.est_value):,.2f} | {i.reason} |" for i in plan.items

@@ -6,7 +6,8 @@ import time
 import dagster as dg
 import pandas as pd
 
-from alchemiser_dagster.domain.strategy.allocation import evaluate_on_bars
+from alchemiser_dagster.domain.errors import StrategyError
+from alchemiser_dagster.domain.strategy.allocation import evaluate_on_bars, failed_evaluation
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.domain.strategy.trace import StrategyEvaluation
 from alchemiser_dagster.pipeline.metadata import evaluation_metadata, session_of
@@ -38,7 +39,17 @@ def build_signal_asset(file_name: str) -> dg.AssetsDefinition:
     ) -> dg.Output[StrategyEvaluation]:
         started = time.perf_counter()
         path = settings.config().strategy_path(file_name)
-        evaluation = evaluate_on_bars(path, market_bars, session_of(context))
+        session = session_of(context)
+        try:
+            evaluation = evaluate_on_bars(path, market_bars, session)
+        except StrategyError as error:
+            policy = settings.settings().failed_strategy_policy
+            if policy == "stop":
+                raise
+            # Recorded, not swallowed: the failure is the asset's value, its check fails,
+            # and target_allocation applies the configured policy to this sleeve.
+            context.log.error(f"{error.render()} (failed-strategy policy: {policy})")
+            evaluation = failed_evaluation(file_name, session, error)
         metadata = evaluation_metadata(evaluation)
         metadata["seconds"] = round(time.perf_counter() - started, 3)
         return dg.Output(evaluation, metadata=metadata)

@@ -175,7 +175,7 @@ def test_a_strategy_without_weights_is_rejected() -> None:
 
 
 def test_weights_not_summing_to_one_are_rejected() -> None:
-    with pytest.raises(PortfolioError, match=r"target weights sum to 0\.9"):
+    with pytest.raises(PortfolioError, match=r"target weights and cash sum to 0\.9"):
         build_target_allocation(SESSION, {"a": D("1")}, {"a": {"SPY": 0.5, "QQQ": 0.4}})
 
 

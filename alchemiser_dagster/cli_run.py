@@ -7,7 +7,9 @@ The run is a real Dagster run in the instance under DAGSTER_HOME (the repo's
 import datetime as dt
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
@@ -17,6 +19,9 @@ from alchemiser_dagster.domain.calendar import is_session, latest_session_on_or_
 from alchemiser_dagster.domain.execution.models import ExecutionResult
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllocation
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NEW_YORK = ZoneInfo("America/New_York")
@@ -65,6 +70,17 @@ def root_cause(error: SerializableErrorInfo | None) -> str:
     return error.message.strip()
 
 
+def failure_reasons(events: "Sequence[dg.DagsterEvent]") -> list[tuple[str, str]]:
+    """Where and why a run failed: failed steps, or a resource that could not start."""
+    reasons = []
+    for event in events:
+        data = event.event_specific_data
+        error = getattr(data, "error", None)
+        if event.is_step_failure or (error is not None and event.event_type_value == "RESOURCE_INIT_FAILURE"):
+            reasons.append((event.step_key or "resources", root_cause(error)))
+    return reasons
+
+
 def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> None:
     """Materialize every asset of the daily job for one session and print what happened."""
     if config is not None:
@@ -85,10 +101,9 @@ def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> No
             partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET
         )
         if not result.success:
-            failures = [e for e in result.all_events if e.is_step_failure]
             click.echo(f"Run {result.run_id} for {day} failed:", err=True)
-            for event in failures:
-                click.echo(f"  {event.step_key}: {root_cause(event.step_failure_data.error)}", err=True)
+            for where, message in failure_reasons(result.all_events):
+                click.echo(f"  {where}: {message}", err=True)
             sys.exit(1)
         execution: ExecutionResult = result.asset_value("execution_result")
         if as_json:

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     storage: str = str(REPO_ROOT / ".alchemiser" / "storage")
     sim_state: Path = REPO_ROOT / ".alchemiser" / "sim"
     sim_date: dt.date | None = None
+    sim_time: dt.time = dt.time(15, 45)
     broker_url: str | None = None
     live_confirm: str | None = None
     failed_strategy_policy: FailedStrategyPolicy = "stop"

@@ -33,6 +33,7 @@ class BrokerResource(dg.ConfigurableResource):
     broker_url: str | None = None
     sim_state_dir: str = ""
     sim_date: str | None = None
+    sim_time: str = "15:45"
     live_confirm: str | None = None
     timeout_seconds: float = 10.0
 
@@ -66,7 +67,11 @@ class BrokerResource(dg.ConfigurableResource):
 
     def _start_stand_in(self) -> SimulatorServer:
         """The stand-in at 15:45 New York on `sim_date`, or on today's latest session."""
-        now = session_time(dt.date.fromisoformat(self.sim_date)) if self.sim_date else default_now()
+        at = dt.time.fromisoformat(self.sim_time)
+        if self.sim_date:
+            now = session_time(dt.date.fromisoformat(self.sim_date), at)
+        else:
+            now = session_time(default_now().date(), at)
         try:
             return SimulatorServer(Path(self.sim_state_dir), now=now).start()
         except ValueError as error:
@@ -111,6 +116,7 @@ def broker_resource(settings: Settings) -> BrokerResource:
             mode="embedded",
             sim_state_dir=str(settings.sim_state),
             sim_date=sim_date,
+            sim_time=settings.sim_time.isoformat(timespec="minutes"),
             timeout_seconds=settings.broker_timeout_seconds,
         )
     return BrokerResource(

@@ -63,8 +63,17 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
         assert report.status == "SUCCESS" and "## Strategies" in report.markdown
 
         # Every check of the graph ran and passed.
-        checks = [e.asset_check_evaluation_data for e in first.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-        assert {c.check_name for c in checks} >= {"prices_fresh", "weights_sum_to_one", "snapshot_sane", "execution_succeeded"}
+        checks = [
+            e.asset_check_evaluation_data
+            for e in first.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
+        assert {c.check_name for c in checks} >= {
+            "prices_fresh",
+            "weights_sum_to_one",
+            "snapshot_sane",
+            "execution_succeeded",
+        }
         assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
         orders_after_first = broker_orders(workspace / "sim")
         assert len(orders_after_first) == len(plan.items)
@@ -93,7 +102,8 @@ def test_stored_assets_carry_identity(workspace: Path) -> None:
     envelope = json.loads((workspace / "storage" / "rebalance_plan" / f"{today}.json").read_text())
     assert envelope["correlation_id"] == f"{result.run_id}:{today}"
     assert sorted(envelope["causation_id"]) == sorted(
-        f"{key}@{result.run_id}:{today}" for key in ("account_snapshot", "allocation_comparison", "target_allocation")
+        f"{key}@{result.run_id}:{today}"
+        for key in ("account_snapshot", "allocation_comparison", "target_allocation")
     )
 
 
@@ -105,7 +115,9 @@ def test_blocking_check_stops_the_steps_downstream(workspace: Path) -> None:
 
     job = build_definitions().resolve_job_def(DAILY_JOB_NAME)
     with dg.instance_for_test() as instance:
-        result = job.execute_in_process(partition_key=today.isoformat(), instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            partition_key=today.isoformat(), instance=instance, raise_on_error=False
+        )
     assert not result.success
     checks = {
         e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
@@ -114,9 +126,16 @@ def test_blocking_check_stops_the_steps_downstream(workspace: Path) -> None:
     }
     assert checks["snapshot_sane"].passed is False
     assert "equity is 0" in (checks["snapshot_sane"].description or "")
-    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events() if e.asset_key}
+    materialized = {
+        e.asset_key.to_user_string() for e in result.get_asset_materialization_events() if e.asset_key
+    }
     assert "account_snapshot" in materialized
-    assert not materialized & {"allocation_comparison", "rebalance_plan", "execution_result", "reconciliation"}
+    assert not materialized & {
+        "allocation_comparison",
+        "rebalance_plan",
+        "execution_result",
+        "reconciliation",
+    }
     assert broker_orders(workspace / "sim") == []
 
 
@@ -128,12 +147,18 @@ def test_alchemiser_run_json_prints_the_execution_result(workspace: Path) -> Non
 
     env = {**os.environ, "DAGSTER_HOME": str(workspace / "home")}
     command = [sys.executable, "-m", "alchemiser_dagster.cli", "run", "--json"]
-    first = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, check=False, timeout=600)
+    first = subprocess.run(
+        command, capture_output=True, text=True, cwd=ROOT, env=env, check=False, timeout=600
+    )
     assert first.returncode == 0, first.stderr
     result = ExecutionResult.model_validate_json(first.stdout)
     assert result.status == "SUCCESS" and result.orders_placed > 0
-    again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, check=False, timeout=600)
+    again = subprocess.run(
+        command, capture_output=True, text=True, cwd=ROOT, env=env, check=False, timeout=600
+    )
     assert json.loads(again.stdout)["orders_placed"] == 0
-    holiday = subprocess.run([*command, "--date", "2024-07-04"], capture_output=True, text=True, cwd=ROOT, env=env, check=False)
+    holiday = subprocess.run(
+        [*command, "--date", "2024-07-04"], capture_output=True, text=True, cwd=ROOT, env=env, check=False
+    )
     assert holiday.returncode == 1 and "2024-07-04 is not an NYSE session" in holiday.stderr
     assert "Traceback" not in holiday.stderr

@@ -25,7 +25,9 @@ def write_config(folder: Path, second: str) -> Path:
     (folder / "good.clj").write_text(GOOD)
     (folder / "second.clj").write_text(second)
     config = folder / "alloc.json"
-    config.write_text('{"files": ["good.clj", "second.clj"], "allocations": {"good.clj": 0.5, "second.clj": 0.5}}')
+    config.write_text(
+        '{"files": ["good.clj", "second.clj"], "allocations": {"good.clj": 0.5, "second.clj": 0.5}}'
+    )
     return config
 
 
@@ -80,7 +82,9 @@ def test_cash_keeps_the_failed_sleeve_in_cash_and_the_check_fails(tmp_path: Path
     assert orders(tmp_path) == [("SPY", "buy")]
     equity = result.asset_value("reconciliation").equity
     spy = result.asset_value("execution_result").outcomes[0]
-    assert spy.filled_qty * spy.filled_avg_price == pytest.approx(equity * Decimal("0.495"), rel=Decimal("0.001"))
+    assert spy.filled_qty * spy.filled_avg_price == pytest.approx(
+        equity * Decimal("0.495"), rel=Decimal("0.001")
+    )
 
 
 def test_last_target_reuses_the_previous_days_weights(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from alchemiser_dagster.pipeline.checks import ALL_CHECKS, build_signal_checks
 from alchemiser_dagster.pipeline.io_manager import ModelIOManager
 from alchemiser_dagster.pipeline.jobs import daily_rebalance_job
 from alchemiser_dagster.pipeline.resources import broker_resource, settings_resource
+from alchemiser_dagster.pipeline.risk_checks import RISK_CHECKS
 from alchemiser_dagster.pipeline.schedules import build_daily_schedule
 from alchemiser_dagster.settings import Settings, load_settings
 
@@ -44,7 +45,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             reconciliation,
             build_daily_report_asset(config),
         ],
-        asset_checks=[*ALL_CHECKS, *build_signal_checks(config)],
+        asset_checks=[*ALL_CHECKS, *RISK_CHECKS, *build_signal_checks(config)],
         jobs=[daily_rebalance_job],
         schedules=[build_daily_schedule(daily_rebalance_job)],
         resources={

@@ -158,6 +158,21 @@ class SimEngine(StateQueries):
             self._advance_to(target)
             self._write_clock(target, target, mode)
 
+    def fill_rules(self) -> dict[str, str]:
+        """Per-symbol fill modes: 'never' keeps a symbol's orders open (to test waiting)."""
+        rows = self._conn.execute("SELECT symbol, mode FROM fill_rules").fetchall()
+        return {row["symbol"]: row["mode"] for row in rows}
+
+    def set_fill_rule(self, symbol: str, mode: str) -> None:
+        if mode not in ("immediate", "never"):
+            raise SimError(422, UNPROCESSABLE, f"fill mode must be immediate or never, got {mode!r}")
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO fill_rules (symbol, mode) VALUES (?, ?) "
+                "ON CONFLICT (symbol) DO UPDATE SET mode = excluded.mode",
+                (symbol.upper(), mode),
+            )
+
     def advance(self) -> None:
         """Replay simulated time up to :meth:`now` (called at the start of every API request)."""
         with self.transaction():
@@ -169,12 +184,17 @@ class SimEngine(StateQueries):
         if target < last:
             return
         events: list[tuple[dt.datetime, int, str, sqlite3.Row, Decimal]] = []
+        held_back = self.fill_rules()
         for order in self.orders(OPEN_STATUSES):
             lo = max(last, parse_ts(order["submitted_at"]))
             expires = parse_ts(order["expires_at"]) if order["expires_at"] else None
             hi = min(target, expires) if expires is not None else target
             limit = Decimal(order["limit_price"]) if order["limit_price"] else None
-            point = first_fill(self.book, order["symbol"], order["side"], order["type"], limit, lo, hi)
+            point = (
+                None
+                if held_back.get(order["symbol"]) == "never"
+                else first_fill(self.book, order["symbol"], order["side"], order["type"], limit, lo, hi)
+            )
             if point is not None:
                 events.append((point.time, order["seq"], "fill", order, point.price))
             elif expires is not None and expires <= target:

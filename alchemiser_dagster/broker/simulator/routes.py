@@ -290,6 +290,20 @@ class SimApi:
             except ValueError as exc:
                 raise SimError(409, 40910000, str(exc)) from exc
             return ApiResponse(200, views.clock_json(self.engine.now()))
+        if route == ("GET", "/_sim/fills"):
+            return ApiResponse(200, self.engine.fill_rules())
+        if route == ("POST", "/_sim/fills"):
+            body = req.json()
+            if not (
+                isinstance(body, dict)
+                and isinstance(body.get("symbol"), str)
+                and isinstance(body.get("mode"), str)
+            ):
+                raise SimError(
+                    422, MALFORMED, 'body must be {"symbol": "SPY", "mode": "immediate" | "never"}'
+                )
+            self.engine.set_fill_rule(body["symbol"], body["mode"])
+            return ApiResponse(200, self.engine.fill_rules())
         if route == ("POST", "/_sim/reset"):
             body = req.json()
             body = body if isinstance(body, dict) else {}

@@ -168,6 +168,10 @@ class SimulatorServer:
         """Move simulated time forward (tz-aware) and process fills and expiries up to it."""
         self.engine.set_clock(now)
 
+    def set_fill_rule(self, symbol: str, mode: str) -> None:
+        """'never' keeps the symbol's orders open (persisted in the state); 'immediate' restores."""
+        self.engine.set_fill_rule(symbol, mode)
+
     def now(self) -> dt.datetime:
         """Current simulated time, tz-aware UTC."""
         return self.engine.now()

@@ -76,6 +76,10 @@ CREATE TABLE IF NOT EXISTS positions (
     qty TEXT NOT NULL,
     cost_basis TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS fill_rules (
+    symbol TEXT PRIMARY KEY,
+    mode TEXT NOT NULL CHECK (mode IN ('immediate', 'never'))
+);
 CREATE TABLE IF NOT EXISTS clock (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
     now TEXT NOT NULL,

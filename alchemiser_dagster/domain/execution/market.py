@@ -29,6 +29,7 @@ from alchemiser_dagster.domain.execution.guard import trading_refusal
 from alchemiser_dagster.domain.execution.ids import client_order_id, plan_prefix_for, session_prefix
 from alchemiser_dagster.domain.execution.models import ExecutionResult, ExecutionStatus, OrderOutcome
 from alchemiser_dagster.domain.portfolio.models import PlanItem, RebalancePlan
+from alchemiser_dagster.domain.risk.killswitch import KillState, allows
 
 MARKET_STEP = 1
 BPS = Decimal(10000)
@@ -58,14 +59,28 @@ class _Tracked:
     error: str | None = None
 
 
+def always_active() -> KillState:
+    return "ACTIVE"
+
+
+class _Halted(Exception):
+    """The kill switch went to HALTED during the run (internal control flow only)."""
+
+
 def execute_plan(
     broker: Broker,
     plan: RebalancePlan,
     *,
     settings: ExecutionSettings,
     sleep: Callable[[float], None],
+    kill_switch: Callable[[], KillState] = always_active,
 ) -> ExecutionResult:
-    """Place (or adopt) one market order per plan item; returns what happened to each."""
+    """Place (or adopt) one market order per plan item; returns what happened to each.
+
+    The kill switch is read before every order and on every poll: HALTED stops the run,
+    cancels our open orders for the session and places nothing more; REDUCING lets only
+    SELLs through.
+    """
     clock = broker.get_clock()
     started = clock.timestamp
     refusal = trading_refusal(plan.session, clock)
@@ -73,28 +88,75 @@ def execute_plan(
         return _result(plan, "PLAN_ONLY", refusal, [], started, started)
     deadline = clock.next_close - settings.deadline_before_close
     ours = _our_orders(broker, plan.session)
-    earlier = [
-        o
-        for o in ours.values()
-        if not o.client_order_id.startswith(plan_prefix_for(plan.session, plan.plan_id))
-    ]
-    if earlier:
-        return _finish_earlier_execution(broker, plan, earlier, deadline, settings, sleep, started)
     tracked: list[_Tracked] = []
-    for side in ("sell", "buy"):
-        items = [item for item in plan.items if item.side == side]
-        if items and broker.get_clock().timestamp >= deadline:
-            # Past the hard deadline nothing more is placed: BUYs in particular would not
-            # be backed by the cash of SELLs that the deadline canceled.
-            tracked.extend(_unplaced(plan, item, ours, deadline) for item in items)
-            continue
-        phase = [_place(broker, plan, item, ours) for item in items]
-        _wait_until_terminal(broker, phase, deadline, settings, sleep)
-        tracked.extend(phase)
+    try:
+        if kill_switch() == "HALTED":
+            raise _Halted
+        earlier = [
+            o
+            for o in ours.values()
+            if not o.client_order_id.startswith(plan_prefix_for(plan.session, plan.plan_id))
+        ]
+        if earlier:
+            return _finish_earlier_execution(
+                broker, plan, earlier, deadline, settings, sleep, started, kill_switch
+            )
+        for side in ("sell", "buy"):
+            items = [item for item in plan.items if item.side == side]
+            if items and broker.get_clock().timestamp >= deadline:
+                # Past the hard deadline nothing more is placed: BUYs in particular would not
+                # be backed by the cash of SELLs that the deadline canceled.
+                tracked.extend(
+                    _unplaced(plan, item, ours, f"past the deadline {deadline.isoformat()}") for item in items
+                )
+                continue
+            phase: list[_Tracked] = []
+            for item in items:
+                state = kill_switch()
+                if state == "HALTED":
+                    tracked.extend(phase)
+                    raise _Halted
+                if allows(state, item.side):
+                    phase.append(_place(broker, plan, item, ours))
+                else:
+                    phase.append(_unplaced(plan, item, ours, f"kill switch {state}: sells only"))
+            tracked.extend(phase)
+            _wait_until_terminal(broker, phase, deadline, settings, sleep, kill_switch)
+    except _Halted:
+        return _halt(broker, plan, ours, tracked, started)
     finished = broker.get_clock().timestamp
     outcomes = [_outcome(t) for t in tracked]
     status, reason = _status(outcomes)
     return _result(plan, status, reason, outcomes, started, finished)
+
+
+def _halt(
+    broker: Broker,
+    plan: RebalancePlan,
+    ours: dict[str, OrderInfo],
+    tracked: list[_Tracked],
+    started: dt.datetime,
+) -> ExecutionResult:
+    """HALTED: cancel every open order of ours for the session and report the rest unplaced."""
+    open_orders = {o.id: o for o in ours.values() if not o.is_terminal}
+    open_orders.update(
+        {t.order.id: t.order for t in tracked if t.order is not None and not t.order.is_terminal}
+    )
+    for order in open_orders.values():
+        broker.cancel_order(order.id)
+    for entry in tracked:
+        if entry.order is not None and entry.order.id in open_orders:
+            refreshed = broker.get_order_by_client_id(entry.client_order_id)
+            entry.order = refreshed if refreshed is not None else entry.order
+    done = {t.item.symbol + t.item.side for t in tracked}
+    rest = [
+        _unplaced(plan, item, {}, "kill switch HALTED")
+        for item in plan.items
+        if item.symbol + item.side not in done
+    ]
+    outcomes = [_outcome(t) for t in [*tracked, *rest]]
+    reason = f"kill switch HALTED: placed nothing more and canceled {len(open_orders)} open orders of ours"
+    return _result(plan, "HALTED", reason, outcomes, started, broker.get_clock().timestamp)
 
 
 def _our_orders(broker: Broker, session: dt.date) -> dict[str, OrderInfo]:
@@ -118,15 +180,11 @@ def _place(broker: Broker, plan: RebalancePlan, item: PlanItem, ours: dict[str, 
         return _Tracked(item, coid, None, adopted=False, error_code=rejected.code, error=str(rejected))
 
 
-def _unplaced(
-    plan: RebalancePlan, item: PlanItem, ours: dict[str, OrderInfo], deadline: dt.datetime
-) -> _Tracked:
+def _unplaced(plan: RebalancePlan, item: PlanItem, ours: dict[str, OrderInfo], why: str) -> _Tracked:
     coid = client_order_id(plan.session, plan.plan_id, item.symbol, item.side, MARKET_STEP)
     if coid in ours:  # placed by an interrupted run: still ours to report, never re-placed
         return _Tracked(item, coid, ours[coid], adopted=True)
-    return _Tracked(
-        item, coid, None, adopted=False, error=f"not placed: past the deadline {deadline.isoformat()}"
-    )
+    return _Tracked(item, coid, None, adopted=False, error=f"not placed: {why}")
 
 
 def _finish_earlier_execution(
@@ -137,6 +195,7 @@ def _finish_earlier_execution(
     settings: ExecutionSettings,
     sleep: Callable[[float], None],
     started: dt.datetime,
+    kill_switch: Callable[[], KillState],
 ) -> ExecutionResult:
     """The session was already executed by another plan: adopt its orders, place nothing.
 
@@ -145,7 +204,7 @@ def _finish_earlier_execution(
     spread the first run paid). One execution per session is the rule.
     """
     tracked = [_Tracked(_item_of(order), order.client_order_id, order, adopted=True) for order in earlier]
-    _wait_until_terminal(broker, tracked, deadline, settings, sleep)
+    _wait_until_terminal(broker, tracked, deadline, settings, sleep, kill_switch)
     outcomes = [_outcome(t) for t in tracked]
     status, summary = _status(outcomes)
     plans = sorted({o.client_order_id.split("-")[2] for o in earlier})
@@ -188,8 +247,11 @@ def _wait_until_terminal(
     deadline: dt.datetime,
     settings: ExecutionSettings,
     sleep: Callable[[float], None],
+    kill_switch: Callable[[], KillState],
 ) -> None:
     for _ in range(settings.max_polls):
+        if kill_switch() == "HALTED":
+            raise _Halted
         pending = [t for t in tracked if t.order is not None and not t.order.is_terminal]
         if not pending:
             return

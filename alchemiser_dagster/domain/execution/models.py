@@ -9,7 +9,7 @@ from typing import Literal
 from alchemiser_dagster.domain.broker import Side
 from alchemiser_dagster.domain.portfolio.models import Record
 
-ExecutionStatus = Literal["SUCCESS", "PARTIAL", "FAILED", "PLAN_ONLY"]
+ExecutionStatus = Literal["SUCCESS", "PARTIAL", "FAILED", "PLAN_ONLY", "HALTED"]
 
 
 class OrderOutcome(Record):
@@ -29,7 +29,8 @@ class OrderOutcome(Record):
 
 
 class ExecutionResult(Record):
-    """SUCCESS: every item filled; PARTIAL: some fill; FAILED: none; PLAN_ONLY: nothing placed."""
+    """SUCCESS: every item filled; PARTIAL: some fill; FAILED: none; PLAN_ONLY: nothing was to
+    be placed (past day, market closed); HALTED: the kill switch stopped it."""
 
     session: dt.date
     plan_id: str

@@ -156,6 +156,8 @@ def _decide(
 
     if weight == 0 and qty > 0:
         return order("sell", qty, "exit")
+    if weight == 0:  # listed but neither held nor wanted: nothing to do, whatever the bands
+        return _Decision(None, SkippedItem(symbol=symbol, reason="within_band"), delta)
     if abs(delta) < settings.min_trade_usd or abs(weight - current_weight) < settings.drift_band:
         return _Decision(None, SkippedItem(symbol=symbol, reason="within_band"), delta)
     if delta < 0:

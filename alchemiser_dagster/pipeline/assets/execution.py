@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from alchemiser_dagster.control.killswitch_store import KillSwitchStore
 from alchemiser_dagster.domain.execution.market import execute_plan
 from alchemiser_dagster.domain.execution.models import ExecutionResult
 from alchemiser_dagster.domain.portfolio.models import AllocationComparison, RebalancePlan, TargetAllocation
@@ -22,14 +23,20 @@ def execution_result(
 ) -> dg.Output[ExecutionResult]:
     """Orders placed or adopted and what filled; a past or closed-market D places nothing."""
     started = time.perf_counter()
+    kill_switch = KillSwitchStore(settings.settings().storage)
     result = execute_plan(
-        broker.client(), rebalance_plan, settings=settings.settings().execution, sleep=time.sleep
+        broker.client(),
+        rebalance_plan,
+        settings=settings.settings().execution,
+        sleep=time.sleep,
+        kill_switch=kill_switch.current,
     )
     return dg.Output(
         result,
         metadata={
             "status": result.status,
             "reason": result.reason,
+            "kill_switch": kill_switch.current(),
             "orders_placed": result.orders_placed,
             "orders_adopted": result.orders_adopted,
             "filled": sum(1 for o in result.outcomes if o.filled_qty > 0),

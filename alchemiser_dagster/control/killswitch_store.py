@@ -1,0 +1,160 @@
+"""The kill switch's persistent log, kept beside the storage base and outside any run.
+
+The file is `<parent of the storage base>/control/killswitch.json`, so the same code
+serves a local folder and an fsspec URL (`s3://bucket/prefix/storage` ->
+`s3://bucket/prefix/control/killswitch.json`). It is read and written only through
+`UPath.open()`. Local writes are atomic (a temporary file in the same folder, then
+`os.replace`) and serialised with an advisory lock where the OS has one; remote writes
+replace the object in one PUT.
+
+Failing closed: a missing file means the switch was never flipped (ACTIVE), but a file
+that cannot be read or parsed is a `StorageError` naming it, never a silent ACTIVE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import getpass
+import os
+import uuid
+from collections.abc import Iterator
+
+from pydantic import ValidationError
+from upath import UPath
+
+from alchemiser_dagster.domain.errors import ConfigError, StorageError
+from alchemiser_dagster.domain.risk.killswitch import (
+    KillState,
+    KillSwitchFlip,
+    KillSwitchLog,
+    parse_state,
+)
+
+try:  # POSIX only; elsewhere local writes are atomic but not serialised.
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+CONTROL_DIR = "control"
+FILE_NAME = "killswitch.json"
+LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
+
+
+def default_who() -> str:
+    """The OS user running the command (the audit trail's `who`)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown user"
+
+
+class KillSwitchStore:
+    """Reads and appends to the kill-switch log of one storage base."""
+
+    def __init__(self, storage_base: str) -> None:
+        base = UPath(storage_base)
+        if base.parent == base:
+            raise ConfigError(
+                f"storage base {storage_base!r} has no parent folder to hold {CONTROL_DIR}/{FILE_NAME}"
+            )
+        self._path = base.parent / CONTROL_DIR / FILE_NAME
+
+    @property
+    def location(self) -> str:
+        """Where the log lives (a local path or a URL)."""
+        return str(self._path)
+
+    @property
+    def is_local(self) -> bool:
+        return self._path.protocol in LOCAL_PROTOCOLS
+
+    def read(self) -> KillSwitchLog:
+        """The whole log; an empty one (ACTIVE) when the file does not exist yet."""
+        try:
+            with self._path.open("rb") as handle:
+                payload = handle.read()
+        except FileNotFoundError:
+            return KillSwitchLog()
+        except OSError as error:
+            raise StorageError(f"{self.location}: cannot read the kill switch ({error})") from error
+        try:
+            return KillSwitchLog.model_validate_json(payload)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in e['loc']) or 'file'}: {e['msg']}" for e in error.errors()
+            )
+            raise StorageError(
+                f"{self.location}: kill-switch file is corrupted ({problems}); fix or remove it deliberately"
+            ) from error
+
+    def current(self) -> KillState:
+        """The state in force now (fails closed on an unreadable file: StorageError)."""
+        return self.read().current
+
+    def flip(
+        self,
+        state: str,
+        why: str,
+        *,
+        who: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> KillSwitchFlip:
+        """Append a flip to `state` (ACTIVE/REDUCING/HALTED, any case) and return it."""
+        if not why.strip():
+            raise ConfigError("a kill-switch flip needs a reason (why must not be empty)")
+        at = now if now is not None else dt.datetime.now(dt.UTC)
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ConfigError(f"a kill-switch flip time must be timezone-aware, got {at.isoformat()}")
+        who = who if who is not None else default_who()
+        if not who.strip():
+            raise ConfigError("a kill-switch flip needs a non-empty who")
+        flip = KillSwitchFlip(state=parse_state(state), at=at, who=who, why=why)
+        with self._locked():
+            log = self.read().with_flip(flip)
+            self._write(log.model_dump_json(indent=2).encode() + b"\n")
+        return flip
+
+    # --- writing ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise read-append-write between local writers (advisory lock beside the file)."""
+        if not self.is_local or fcntl is None:
+            yield
+            return
+        lock_path = self._local_file().with_name(f".{FILE_NAME}.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _local_file(self) -> UPath:
+        return UPath(self._path.path)
+
+    def _write(self, payload: bytes) -> None:
+        try:
+            if self.is_local:
+                self._write_local(payload)
+            else:
+                with self._path.open("wb") as handle:
+                    handle.write(payload)
+        except OSError as error:
+            raise StorageError(f"{self.location}: cannot write the kill switch ({error})") from error
+
+    def _write_local(self, payload: bytes) -> None:
+        target = self._local_file()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{FILE_NAME}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        try:
+            with temporary.open("wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary.path, target.path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary.path)

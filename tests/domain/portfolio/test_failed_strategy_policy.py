@@ -15,7 +15,7 @@ SHARES = {"a.clj": Decimal("0.6"), "b.clj": Decimal("0.4")}
 
 
 def test_stop_refuses_to_build_a_target() -> None:
-    with pytest.raises(PortfolioError, match="b.clj failed for 2024-06-28; policy 'stop'"):
+    with pytest.raises(PortfolioError, match=r"b\.clj failed for 2024-06-28; policy 'stop'"):
         build_target_allocation(D, SHARES, {"a.clj": {"SPY": 1.0}, "b.clj": None})
 
 

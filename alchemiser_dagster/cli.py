@@ -14,6 +14,8 @@ from pathlib import Path
 import click
 
 from alchemiser_dagster.cli_data import data
+from alchemiser_dagster.cli_killswitch import killswitch
+from alchemiser_dagster.cli_plan import plan
 from alchemiser_dagster.cli_run import demo, run
 from alchemiser_dagster.cli_sim import sim
 from alchemiser_dagster.domain.errors import AlchemiserError, StrategyError
@@ -173,6 +175,8 @@ cli.add_command(data)
 cli.add_command(run)
 cli.add_command(demo)
 cli.add_command(sim)
+cli.add_command(plan)
+cli.add_command(killswitch)
 
 
 def main() -> None:

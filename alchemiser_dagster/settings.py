@@ -22,7 +22,7 @@ from pydantic_settings import (
 )
 
 from alchemiser_dagster.domain.errors import ConfigError
-from alchemiser_dagster.domain.execution.market import ExecutionSettings
+from alchemiser_dagster.domain.execution.engine import ExecutionSettings
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings
 from alchemiser_dagster.domain.risk.limits import RiskLimits
 

@@ -17,12 +17,12 @@ import contextlib
 import datetime as dt
 import getpass
 import os
-import uuid
 from collections.abc import Iterator
 
 from pydantic import ValidationError
 from upath import UPath
 
+from alchemiser_dagster.control.documents import write_document
 from alchemiser_dagster.domain.errors import ConfigError, StorageError
 from alchemiser_dagster.domain.risk.killswitch import (
     KillState,
@@ -136,25 +136,4 @@ class KillSwitchStore:
         return UPath(self._path.path)
 
     def _write(self, payload: bytes) -> None:
-        try:
-            if self.is_local:
-                self._write_local(payload)
-            else:
-                with self._path.open("wb") as handle:
-                    handle.write(payload)
-        except OSError as error:
-            raise StorageError(f"{self.location}: cannot write the kill switch ({error})") from error
-
-    def _write_local(self, payload: bytes) -> None:
-        target = self._local_file()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{FILE_NAME}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-        try:
-            with temporary.open("wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary.path, target.path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary.path)
+        write_document(self._path, payload)

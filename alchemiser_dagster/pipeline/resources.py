@@ -11,17 +11,21 @@ its value. ``broker_url`` points paper or live at another Alpaca-compatible endp
 """
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from alchemiser_dagster.broker.alpaca import AlpacaBroker
-from alchemiser_dagster.broker.simulator.server import SimulatorServer, default_now, session_time
+from alchemiser_dagster.broker.simulator.server import SimulatorServer, default_now, session_time, stored_now
 from alchemiser_dagster.domain.broker import Broker
 from alchemiser_dagster.domain.errors import ConfigError
 from alchemiser_dagster.domain.strategy.config import AllocationConfig, load_allocation_config
 from alchemiser_dagster.settings import Settings
+
+# How far earlier runs' execution waits may have moved the stand-in past the run time.
+STAND_IN_SLACK = dt.timedelta(hours=2)
 
 
 class BrokerResource(dg.ConfigurableResource):
@@ -68,10 +72,11 @@ class BrokerResource(dg.ConfigurableResource):
     def _start_stand_in(self) -> SimulatorServer:
         """The stand-in at 15:45 New York on `sim_date`, or on today's latest session."""
         at = dt.time.fromisoformat(self.sim_time)
-        if self.sim_date:
-            now = session_time(dt.date.fromisoformat(self.sim_date), at)
-        else:
-            now = session_time(default_now().date(), at)
+        day = dt.date.fromisoformat(self.sim_date) if self.sim_date else default_now().date()
+        now = session_time(day, at)
+        stored = stored_now(Path(self.sim_state_dir))
+        if stored is not None and now < stored <= now + STAND_IN_SLACK:
+            now = stored  # an earlier run's execution moved the clock on by its waits
         try:
             return SimulatorServer(Path(self.sim_state_dir), now=now).start()
         except ValueError as error:
@@ -85,6 +90,13 @@ class BrokerResource(dg.ConfigurableResource):
             self._broker.close()
         if self._server is not None:
             self._server.stop()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait between execution steps: real time on Alpaca, simulated time on the stand-in."""
+        if self._server is not None:
+            self._server.set_clock(self._server.now() + dt.timedelta(seconds=seconds))
+        else:
+            time.sleep(seconds)
 
     def client(self) -> Broker:
         if self._broker is None:

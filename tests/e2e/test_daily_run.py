@@ -55,7 +55,8 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
         after: Reconciliation = first.asset_value("reconciliation")
         assert plan.items, "a fresh $100,000 account must buy its targets"
         assert execution.status == "SUCCESS"
-        assert execution.orders_placed == len(plan.items)
+        # Walking the book: one to four orders per item (canceled limit steps, then the fill).
+        assert len(plan.items) <= execution.orders_placed <= 4 * len(plan.items)
         assert all(o.filled_qty == o.requested_qty and o.filled_avg_price for o in execution.outcomes)
         assert after.errors == () and after.applicable
         assert abs(after.equity - Decimal(100000)) < Decimal(100)  # spread only
@@ -76,7 +77,7 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
         }
         assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
         orders_after_first = broker_orders(workspace / "sim")
-        assert len(orders_after_first) == len(plan.items)
+        assert len(orders_after_first) == execution.orders_placed
 
         # A rerun of the same partition places nothing new.
         second = run_partition(instance, today)

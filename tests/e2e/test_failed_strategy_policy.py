@@ -79,7 +79,7 @@ def test_cash_keeps_the_failed_sleeve_in_cash_and_the_check_fails(tmp_path: Path
     assert target.weights == {"SPY": Decimal("0.5")} and target.cash_weight == Decimal("0.5")
     assert check(result, "strategy_evaluated", "signals/second").passed is False
     assert check(result, "strategy_evaluated", "signals/good").passed is True
-    assert orders(tmp_path) == [("SPY", "buy")]
+    assert set(orders(tmp_path)) == {("SPY", "buy")}  # one or more walk steps, all SPY
     equity = result.asset_value("reconciliation").equity
     spy = result.asset_value("execution_result").outcomes[0]
     assert spy.filled_qty * spy.filled_avg_price == pytest.approx(

@@ -5,7 +5,9 @@ returns only after the commit, so the HTTP layer can never answer for state that
 persisted. The simulated clock only moves when told to (``set_clock``) or, in ``wall``
 mode, with real time; :meth:`SimEngine.advance` then replays the elapsed stretch of
 simulated time: queued orders fill at the first marketable instant (see
-:mod:`.fills`), DAY orders still open at their session's close expire.
+:mod:`.fills`), DAY orders still open at their session's close expire. A symbol's fill
+rule (table ``fill_rules``) can hold its orders back ('never') or fill them in parts
+('partial': a fraction of the remainder per advance in which simulated time moved).
 
 Ids are derived (uuid5 of the account id and a sequence number) rather than random so
 that two runs fed the same requests produce the same state.
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from alchemiser_dagster.broker.simulator import store
 from alchemiser_dagster.broker.simulator.assets import ASSET_NAMESPACE, asset_info
+from alchemiser_dagster.broker.simulator.faults import FaultBook
 from alchemiser_dagster.broker.simulator.fills import first_fill, first_open_instant
 from alchemiser_dagster.broker.simulator.prices import PriceBook
 from alchemiser_dagster.broker.simulator.queries import OPEN_STATUSES, StateQueries, dec, dec_str
@@ -45,10 +48,15 @@ from alchemiser_dagster.broker.simulator.timeutil import (
     session_for_order,
 )
 
-__all__ = ["OPEN_STATUSES", "SimEngine", "dec_str"]
+__all__ = ["FILL_MODES", "OPEN_STATUSES", "SimEngine", "dec_str"]
 
 _QTY_STEP = Decimal("0.000000001")
+_FRACTION_STEP = Decimal("0.000001")
+_VWAP_STEP = Decimal("0.000000001")
 _CENT = Decimal("0.01")
+_MICROSECOND = dt.timedelta(microseconds=1)
+#: Per-symbol fill modes (table ``fill_rules``); 'partial' carries a fraction.
+FILL_MODES = ("immediate", "never", "partial")
 
 
 class SimEngine(StateQueries):
@@ -58,6 +66,7 @@ class SimEngine(StateQueries):
         self.book = book
         self.lock = threading.RLock()
         self._conn = store.connect(state_dir)
+        self.faults = FaultBook(self._conn, self.transaction, self.lock)
         with self.transaction():
             fresh = self._conn.execute("SELECT 1 FROM account").fetchone() is None
             if fresh:
@@ -163,14 +172,38 @@ class SimEngine(StateQueries):
         rows = self._conn.execute("SELECT symbol, mode FROM fill_rules").fetchall()
         return {row["symbol"]: row["mode"] for row in rows}
 
-    def set_fill_rule(self, symbol: str, mode: str) -> None:
-        if mode not in ("immediate", "never"):
-            raise SimError(422, UNPROCESSABLE, f"fill mode must be immediate or never, got {mode!r}")
+    def fill_rule_details(self) -> dict[str, dict[str, str | None]]:
+        """Per-symbol ``{"mode", "fraction"}`` (the fraction is set for 'partial' only)."""
+        rows = self._conn.execute("SELECT symbol, mode, fraction FROM fill_rules").fetchall()
+        return {row["symbol"]: {"mode": row["mode"], "fraction": row["fraction"]} for row in rows}
+
+    def set_fill_rule(self, symbol: str, mode: str, fraction: Decimal | str | int | None = None) -> None:
+        """Persist a symbol's fill mode: 'immediate', 'never' or 'partial' with ``0 < fraction <= 1``.
+
+        'partial' fills ``fraction`` of an order's remaining quantity at each fill opportunity
+        (see :meth:`_apply_fill`).
+        """
+        if mode not in FILL_MODES:
+            raise SimError(
+                422, UNPROCESSABLE, f"fill mode must be one of {', '.join(FILL_MODES)}, got {mode!r}"
+            )
+        part: Decimal | None = None
+        if mode == "partial":
+            try:
+                part = Decimal(str(fraction)) if fraction is not None else None
+            except ArithmeticError:
+                part = None
+            if part is None or not part.is_finite() or not 0 < part <= 1:
+                raise SimError(
+                    422, UNPROCESSABLE, f"a partial fill rule needs 0 < fraction <= 1, got {fraction!r}"
+                )
+        elif fraction is not None:
+            raise SimError(422, UNPROCESSABLE, f"fraction is only allowed with mode 'partial', not {mode!r}")
         with self.transaction():
             self._conn.execute(
-                "INSERT INTO fill_rules (symbol, mode) VALUES (?, ?) "
-                "ON CONFLICT (symbol) DO UPDATE SET mode = excluded.mode",
-                (symbol.upper(), mode),
+                "INSERT INTO fill_rules (symbol, mode, fraction) VALUES (?, ?, ?) "
+                "ON CONFLICT (symbol) DO UPDATE SET mode = excluded.mode, fraction = excluded.fraction",
+                (symbol.upper(), mode, dec_str(part) if part is not None else None),
             )
 
     def advance(self) -> None:
@@ -183,53 +216,92 @@ class SimEngine(StateQueries):
         last = parse_ts(row["last_advanced"])
         if target < last:
             return
-        events: list[tuple[dt.datetime, int, str, sqlite3.Row, Decimal]] = []
-        held_back = self.fill_rules()
+        events: list[tuple[dt.datetime, int, str, str, Decimal]] = []
+        rules = self.fill_rule_details()
         for order in self.orders(OPEN_STATUSES):
             lo = max(last, parse_ts(order["submitted_at"]))
             expires = parse_ts(order["expires_at"]) if order["expires_at"] else None
             hi = min(target, expires) if expires is not None else target
             limit = Decimal(order["limit_price"]) if order["limit_price"] else None
+            held_back = (rules.get(order["symbol"]) or {}).get("mode") == "never"
+            if order["status"] == "partially_filled":
+                # one fill per fill opportunity: the next one needs simulated time to have moved
+                fills = self.order_fills(order["id"])
+                held_back = held_back or target <= last
+                if fills:
+                    lo = max(lo, parse_ts(fills[-1]["time"]) + _MICROSECOND)
             point = (
                 None
-                if held_back.get(order["symbol"]) == "never"
+                if held_back
                 else first_fill(self.book, order["symbol"], order["side"], order["type"], limit, lo, hi)
             )
             if point is not None:
-                events.append((point.time, order["seq"], "fill", order, point.price))
-            elif expires is not None and expires <= target:
-                events.append((expires, order["seq"], "expire", order, Decimal(0)))
-            elif order["status"] in ("accepted", "pending_new"):
+                events.append((point.time, order["seq"], "fill", order["id"], point.price))
+            if expires is not None and expires <= target:
+                events.append((expires, order["seq"], "expire", order["id"], Decimal(0)))
+            elif point is None and order["status"] in ("accepted", "pending_new"):
                 opened = first_open_instant(lo, hi)
                 if opened is not None:
                     self._conn.execute(
                         "UPDATE orders SET status = 'new', updated_at = ? WHERE id = ?",
                         (fmt_utc(opened), order["id"]),
                     )
-        for when, _, kind, order, price in sorted(events, key=lambda e: (e[0], e[1])):
+        for when, _, kind, order_id, price in sorted(events, key=lambda e: (e[0], e[1], e[2] != "fill")):
+            current = self.order(order_id)
+            if current is None or current["status"] not in OPEN_STATUSES:
+                continue  # filled in full (or canceled) by an earlier event of this advance
             if kind == "fill":
-                self._apply_fill(order, when, price)
+                fraction = (rules.get(current["symbol"]) or {}).get("fraction")
+                self._apply_fill(current, when, price, Decimal(fraction) if fraction else None)
             else:
                 stamp = fmt_utc(when)
                 self._conn.execute(
                     "UPDATE orders SET status = 'expired', expired_at = ?, updated_at = ?, reserved = '0' "
                     "WHERE id = ?",
-                    (stamp, stamp, order["id"]),
+                    (stamp, stamp, order_id),
                 )
         self._conn.execute("UPDATE clock SET last_advanced = ?", (fmt_utc(target),))
 
     # --- fills -----------------------------------------------------------------------------
 
-    def _apply_fill(self, order: sqlite3.Row, when: dt.datetime, price: Decimal) -> None:
+    def _apply_fill(
+        self, order: sqlite3.Row, when: dt.datetime, price: Decimal, fraction: Decimal | None
+    ) -> None:
+        """Fill the order's remaining quantity at ``price``, or ``fraction`` of it.
+
+        The remaining quantity is ``qty - filled_qty`` for qty orders; a notional order's
+        remaining notional (``notional`` minus the value already filled) is converted at
+        ``price``. A partial fill is ``fraction`` of the remaining quantity rounded down to
+        the asset's increment (0.000001 if fractionable, else one share), at least one
+        increment; when that is all that remains (or, for a notional order, what would
+        remain is worth under $1) the order fills in full. Each fill books its own
+        ``fills`` row, cash (to the cent) and position; ``filled_qty`` is cumulative and
+        ``filled_avg_price`` the VWAP of the order's fills. A sell is capped at the shares
+        held (and is then complete).
+        """
         symbol, side = order["symbol"], order["side"]
         pos = self.position(symbol)
         held, basis = (dec(pos["qty"]), dec(pos["cost_basis"])) if pos else (Decimal(0), Decimal(0))
+        prior = self.order_fills(order["id"])
+        filled_qty = dec(order["filled_qty"])
+        filled_value = sum((Decimal(f["qty"]) * Decimal(f["price"]) for f in prior), Decimal(0))
         if order["qty"] is not None:
-            qty = Decimal(order["qty"])
+            remaining = Decimal(order["qty"]) - filled_qty
+            rest = remaining
         else:
-            qty = (Decimal(order["notional"]) / price).quantize(_QTY_STEP, rounding=ROUND_DOWN)
-        if side == "sell":
-            qty = min(qty, held)
+            remaining = Decimal(order["notional"]) - filled_value
+            rest = (remaining / price).quantize(_QTY_STEP, rounding=ROUND_DOWN)
+        qty = rest
+        if fraction is not None and fraction < 1:
+            asset = self.asset(symbol)
+            step = _FRACTION_STEP if asset is None or asset["fractionable"] else Decimal(1)
+            wanted = remaining * fraction if order["qty"] is not None else remaining * fraction / price
+            chunk = max(step, (wanted / step).to_integral_value(rounding=ROUND_DOWN) * step)
+            small_rest = order["qty"] is None and remaining - chunk * price < 1
+            if chunk < rest and not small_rest:
+                qty = chunk
+        if side == "sell" and qty > held:
+            qty = rest = held
         stamp = fmt_utc(when)
         if qty <= 0:
             self._conn.execute(
@@ -244,9 +316,9 @@ class SimEngine(StateQueries):
             cash, held, basis = cash - amount, held + qty, basis + qty * price
         else:
             # the average entry price is unchanged by a sale; a full exit clears the basis
-            remaining = held - qty
-            basis = basis * remaining / held if remaining else Decimal(0)
-            cash, held = cash + amount, remaining
+            remaining_held = held - qty
+            basis = basis * remaining_held / held if remaining_held else Decimal(0)
+            cash, held = cash + amount, remaining_held
         self._conn.execute("UPDATE account SET cash = ?", (dec_str(cash),))
         if held == 0:
             self._conn.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
@@ -259,10 +331,28 @@ class SimEngine(StateQueries):
             "INSERT INTO fills (order_id, symbol, side, qty, price, time) VALUES (?, ?, ?, ?, ?, ?)",
             (order["id"], symbol, side, dec_str(qty), dec_str(price), stamp),
         )
+        total = filled_qty + qty
+        vwap = (
+            price if not prior else ((filled_value + qty * price) / total).quantize(_VWAP_STEP, ROUND_HALF_UP)
+        )
+        if qty >= rest:
+            self._conn.execute(
+                "UPDATE orders SET status = 'filled', filled_qty = ?, filled_avg_price = ?, filled_at = ?, "
+                "updated_at = ?, reserved = '0' WHERE id = ?",
+                (dec_str(total), dec_str(vwap), stamp, stamp, order["id"]),
+            )
+            return
+        # still open: what it reserves shrinks with what remains (shares for a qty sell)
+        after = remaining - (qty if order["qty"] is not None else qty * price)
+        reserved = (
+            after
+            if side == "sell" and order["qty"] is not None
+            else (Decimal(order["reserved"]) * after / remaining).quantize(_QTY_STEP, ROUND_HALF_UP)
+        )
         self._conn.execute(
-            "UPDATE orders SET status = 'filled', filled_qty = ?, filled_avg_price = ?, filled_at = ?, "
-            "updated_at = ?, reserved = '0' WHERE id = ?",
-            (dec_str(qty), dec_str(price), stamp, stamp, order["id"]),
+            "UPDATE orders SET status = 'partially_filled', filled_qty = ?, filled_avg_price = ?, "
+            "updated_at = ?, reserved = ? WHERE id = ?",
+            (dec_str(total), dec_str(vwap), stamp, dec_str(reserved), order["id"]),
         )
 
     # --- orders ----------------------------------------------------------------------------

@@ -75,6 +75,9 @@ class StateQueries:
     def fills(self) -> list[sqlite3.Row]:
         return self._all("SELECT * FROM fills ORDER BY seq")
 
+    def order_fills(self, order_id: str) -> list[sqlite3.Row]:
+        return self._all("SELECT * FROM fills WHERE order_id = ? ORDER BY seq", (order_id,))
+
     def _open_reserved(self, side: str, symbol: str | None = None) -> Decimal:
         marks = ",".join("?" * len(OPEN_STATUSES))
         sql = f"SELECT reserved FROM orders WHERE side = ? AND status IN ({marks})"

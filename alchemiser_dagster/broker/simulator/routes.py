@@ -20,6 +20,7 @@ from urllib.parse import unquote
 
 from alchemiser_dagster.broker.simulator import marketdata, views
 from alchemiser_dagster.broker.simulator.engine import OPEN_STATUSES, SimEngine
+from alchemiser_dagster.broker.simulator.faults import parse_fault
 from alchemiser_dagster.broker.simulator.rules import MALFORMED, NOT_FOUND, SimError
 from alchemiser_dagster.broker.simulator.timeutil import parse_ts
 from alchemiser_dagster.domain import calendar
@@ -291,19 +292,28 @@ class SimApi:
                 raise SimError(409, 40910000, str(exc)) from exc
             return ApiResponse(200, views.clock_json(self.engine.now()))
         if route == ("GET", "/_sim/fills"):
+            if req.query.get("detail", "").lower() in ("1", "true"):
+                return ApiResponse(200, self.engine.fill_rule_details())
             return ApiResponse(200, self.engine.fill_rules())
         if route == ("POST", "/_sim/fills"):
             body = req.json()
+            fraction = body.get("fraction") if isinstance(body, dict) else None
             if not (
                 isinstance(body, dict)
                 and isinstance(body.get("symbol"), str)
                 and isinstance(body.get("mode"), str)
+                and (fraction is None or isinstance(fraction, str | int | Decimal))
             ):
                 raise SimError(
-                    422, MALFORMED, 'body must be {"symbol": "SPY", "mode": "immediate" | "never"}'
+                    422,
+                    MALFORMED,
+                    'body must be {"symbol": "SPY", "mode": "immediate" | "never" | "partial", '
+                    '"fraction": "0.5" (partial only)}',
                 )
-            self.engine.set_fill_rule(body["symbol"], body["mode"])
+            self.engine.set_fill_rule(body["symbol"], body["mode"], fraction)
             return ApiResponse(200, self.engine.fill_rules())
+        if path == "/_sim/faults" or path.startswith("/_sim/faults/"):
+            return self._faults(req, path)
         if route == ("POST", "/_sim/reset"):
             body = req.json()
             body = body if isinstance(body, dict) else {}
@@ -315,3 +325,23 @@ class SimApi:
             self.engine.reset(cash, now)
             return ApiResponse(200, {"status": "ok", "account_id": self.engine.account()["id"]})
         return ApiResponse(404, {"code": NOT_FOUND, "message": "endpoint not found"})
+
+    def _faults(self, req: ApiRequest, path: str) -> ApiResponse:
+        """``GET`` lists, ``POST`` adds (one rule or an array), ``DELETE`` clears (all or ``/{id}``)."""
+        book = self.engine.faults
+        rule_id = path.removeprefix("/_sim/faults").strip("/")
+        if rule_id:
+            if req.method != "DELETE":
+                return ApiResponse(405, {"code": 40510000, "message": "method not allowed"})
+            if not rule_id.isdigit() or not book.remove(int(rule_id)):
+                raise SimError(404, NOT_FOUND, f"fault rule {rule_id} not found")
+            return ApiResponse(200, {"removed": 1})
+        if req.method == "GET":
+            return ApiResponse(200, {"faults": [r.to_json() for r in book.rules()]})
+        if req.method == "DELETE":
+            return ApiResponse(200, {"removed": book.clear()})
+        if req.method == "POST":
+            body = req.json()
+            parsed = [parse_fault(item) for item in (body if isinstance(body, list) else [body])]
+            return ApiResponse(200, {"faults": [book.add(rule).to_json() for rule in parsed]})
+        return ApiResponse(405, {"code": 40510000, "message": "method not allowed"})

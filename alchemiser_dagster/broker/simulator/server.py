@@ -20,10 +20,12 @@ import threading
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import pandas as pd
 
 from alchemiser_dagster.broker.simulator.engine import SimEngine
+from alchemiser_dagster.broker.simulator.faults import parse_fault
 from alchemiser_dagster.broker.simulator.httpapi import SimHTTPServer
 from alchemiser_dagster.broker.simulator.prices import PriceBook
 from alchemiser_dagster.broker.simulator.routes import SimApi
@@ -32,7 +34,7 @@ from alchemiser_dagster.domain import calendar
 from alchemiser_dagster.domain.calendar import NEW_YORK
 from alchemiser_dagster.domain.marketdata.synth import generate_bars
 
-__all__ = ["SimulatorServer", "default_now", "session_time"]
+__all__ = ["SimulatorServer", "default_now", "session_time", "stored_now"]
 
 DEMO_TIME = dt.time(15, 45)
 
@@ -61,6 +63,11 @@ def _book_for(bars: pd.DataFrame | None, now: dt.datetime) -> PriceBook:
     _, last = calendar.calendar_bounds()
     day = min(calendar.latest_session_on_or_before(now.astimezone(NEW_YORK).date()), last)
     return _default_book(day)
+
+
+def stored_now(state_dir: Path) -> dt.datetime | None:
+    """The clock a state folder was left at (None for a new state)."""
+    return _stored_now(state_dir)
 
 
 def _stored_now(state_dir: Path) -> dt.datetime | None:
@@ -168,9 +175,40 @@ class SimulatorServer:
         """Move simulated time forward (tz-aware) and process fills and expiries up to it."""
         self.engine.set_clock(now)
 
-    def set_fill_rule(self, symbol: str, mode: str) -> None:
-        """'never' keeps the symbol's orders open (persisted in the state); 'immediate' restores."""
-        self.engine.set_fill_rule(symbol, mode)
+    def set_fill_rule(self, symbol: str, mode: str, fraction: Decimal | str | int | None = None) -> None:
+        """Persist a symbol's fill mode in the state (every server on this state dir obeys it).
+
+        'never' keeps the symbol's orders open; 'immediate' restores full fills; 'partial'
+        fills ``fraction`` (0 < f <= 1) of an order's remaining quantity at each fill
+        opportunity (status ``partially_filled`` until the last one).
+        """
+        self.engine.set_fill_rule(symbol, mode, fraction)
+
+    def add_fault(
+        self,
+        method: str,
+        path: str,
+        kind: str,
+        *,
+        times: int | None = 1,
+        skip: int = 0,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Persist a fault rule (see :mod:`.faults`); returns it as ``GET /_sim/faults`` shows it.
+
+        ``add_fault("POST", "/v2/orders", "commit_then_fail", then="504")``,
+        ``add_fault("GET", "/v2/orders*", "status", status=429, retry_after=2, times=2)``.
+        """
+        body = {"method": method, "path": path, "kind": kind, "times": times, "skip": skip, **params}
+        return self.engine.faults.add(parse_fault(body)).to_json()
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The stored fault rules with their ``seen`` / ``applied`` counters."""
+        return [rule.to_json() for rule in self.engine.faults.rules()]
+
+    def clear_faults(self) -> int:
+        """Remove every fault rule; returns how many there were."""
+        return self.engine.faults.clear()
 
     def now(self) -> dt.datetime:
         """Current simulated time, tz-aware UTC."""

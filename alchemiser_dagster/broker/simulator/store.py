@@ -78,7 +78,19 @@ CREATE TABLE IF NOT EXISTS positions (
 );
 CREATE TABLE IF NOT EXISTS fill_rules (
     symbol TEXT PRIMARY KEY,
-    mode TEXT NOT NULL CHECK (mode IN ('immediate', 'never'))
+    mode TEXT NOT NULL CHECK (mode IN ('immediate', 'never', 'partial')),
+    fraction TEXT
+);
+CREATE TABLE IF NOT EXISTS fault_rules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    times INTEGER,
+    skip INTEGER NOT NULL DEFAULT 0,
+    params TEXT NOT NULL DEFAULT '{}',
+    seen INTEGER NOT NULL DEFAULT 0,
+    applied INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS clock (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
@@ -101,4 +113,39 @@ def connect(state_dir: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.executescript(SCHEMA)
+    _migrate(conn)
     return conn
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {str(row["name"]) for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a state dir written by an older version up to :data:`SCHEMA` (idempotent).
+
+    ``CREATE TABLE IF NOT EXISTS`` leaves existing tables alone, so two changes need help:
+    the ``fill_rules`` CHECK of the first version does not admit ``'partial'`` (SQLite
+    cannot alter a CHECK: the table is rebuilt, rules kept), and its ``fraction`` column
+    is added when missing. Runs in one IMMEDIATE transaction that re-reads the schema, so
+    two processes opening the same old state migrate it once.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'fill_rules'"
+        ).fetchone()
+        if row is not None and "'partial'" not in str(row["sql"]):
+            conn.execute(
+                "CREATE TABLE fill_rules_migrated (symbol TEXT PRIMARY KEY, "
+                "mode TEXT NOT NULL CHECK (mode IN ('immediate', 'never', 'partial')), fraction TEXT)"
+            )
+            conn.execute("INSERT INTO fill_rules_migrated (symbol, mode) SELECT symbol, mode FROM fill_rules")
+            conn.execute("DROP TABLE fill_rules")
+            conn.execute("ALTER TABLE fill_rules_migrated RENAME TO fill_rules")
+        if "fraction" not in _columns(conn, "fill_rules"):
+            conn.execute("ALTER TABLE fill_rules ADD COLUMN fraction TEXT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
-from alchemiser_dagster.domain.broker import Side
+from alchemiser_dagster.domain.broker import OrderInfo, Side
 from alchemiser_dagster.domain.portfolio.models import Record
 
 ExecutionStatus = Literal["SUCCESS", "PARTIAL", "FAILED", "PLAN_ONLY", "HALTED"]
@@ -23,6 +23,7 @@ class OrderOutcome(Record):
     client_order_id: str
     order_id: str | None
     status: str
+    order_ids: tuple[str, ...] = ()
     adopted: bool
     error_code: int | None = None
     error: str | None = None
@@ -38,6 +39,7 @@ class ExecutionResult(Record):
     status: ExecutionStatus
     reason: str
     outcomes: tuple[OrderOutcome, ...]
+    orders: tuple[OrderInfo, ...] = ()  # every order of ours this execution placed or adopted
     orders_placed: int
     orders_adopted: int
     started_at: dt.datetime

@@ -5,8 +5,9 @@ from typing import Any
 
 import dagster as dg
 
+from alchemiser_dagster.control.execution_journal import ExecutionJournal
 from alchemiser_dagster.control.killswitch_store import KillSwitchStore
-from alchemiser_dagster.domain.execution.market import execute_plan
+from alchemiser_dagster.domain.execution.engine import execute_plan
 from alchemiser_dagster.domain.execution.models import ExecutionResult
 from alchemiser_dagster.domain.portfolio.models import AllocationComparison, RebalancePlan, TargetAllocation
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation, reconcile
@@ -28,8 +29,9 @@ def execution_result(
         broker.client(),
         rebalance_plan,
         settings=settings.settings().execution,
-        sleep=time.sleep,
+        sleep=broker.sleep,
         kill_switch=kill_switch.current,
+        journal=ExecutionJournal(settings.settings().storage),
     )
     return dg.Output(
         result,

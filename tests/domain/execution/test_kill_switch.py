@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal as D  # noqa: N817 - reads as money
 
-from alchemiser_dagster.domain.execution.market import execute_plan
+from alchemiser_dagster.domain.execution.engine import execute_plan
 from alchemiser_dagster.domain.risk.killswitch import KillState
 from tests.domain.execution.fake_broker import FakeBroker, account
-from tests.domain.execution.test_market import QQQ_BUY, SETTINGS, SPY_BUY, TLT_SELL, Sleeps, coid, make_plan
+from tests.domain.execution.test_engine import QQQ_BUY, SETTINGS, SPY_BUY, TLT_SELL, Sleeps, coid, make_plan
 
 
 def test_halted_before_the_run_places_nothing_and_cancels_our_open_orders() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from alchemiser_dagster.domain.broker import Side
 from alchemiser_dagster.domain.execution.ids import client_order_id
-from alchemiser_dagster.domain.execution.market import ExecutionSettings, execute_plan
+from alchemiser_dagster.domain.execution.engine import ExecutionSettings, execute_plan
 from alchemiser_dagster.domain.execution.models import ExecutionResult
 from alchemiser_dagster.domain.portfolio.models import PlanItem, RebalancePlan
 from tests.domain.execution.fake_broker import OPEN_CLOCK, REJECT_CODE, FakeBroker, account, quote
@@ -17,7 +17,8 @@ from tests.domain.execution.fake_broker import OPEN_CLOCK, REJECT_CODE, FakeBrok
 SESSION = dt.date(2024, 6, 28)
 PLAN_ID = "abcdef01" + "23456789" * 7
 EARLIER_PLAN_ID = "11111111" + "0" * 56
-SETTINGS = ExecutionSettings(poll_seconds=5.0, max_polls=3)
+# The engine rules below are independent of the walk; they run market-only (step 1 = market).
+SETTINGS = ExecutionSettings(poll_seconds=5.0, max_polls=3, walk_steps=())
 UTC = dt.UTC
 
 
@@ -173,10 +174,11 @@ def test_ambiguous_submit_that_was_not_stored_is_resent_once_with_the_same_id() 
     spy = coid("SPY", "buy")
     assert broker.called("submit_order") == [spy, spy]
     # looked up before the resend (found nothing), resent with the same id
-    # (the get_clock between listing and submitting is the deadline check of the BUY phase)
-    assert broker.log[1:6] == [
-        ("get_orders", "all"), ("get_clock", None), ("submit_order", spy), ("get_order_by_client_id", spy),
-        ("submit_order", spy),
+    # (after listing: the account read that sizes the BUYs on the cash after the SELL phase,
+    # then the deadline check of the BUY phase)
+    assert broker.log[1:7] == [
+        ("get_orders", "all"), ("get_account", None), ("get_clock", None), ("submit_order", spy),
+        ("get_order_by_client_id", spy), ("submit_order", spy),
     ]  # fmt: skip
     assert list(broker.orders) == [spy]
     assert result.status == "SUCCESS" and result.orders_placed == 1
@@ -189,7 +191,7 @@ def test_business_reject_is_recorded_with_its_code_and_not_retried() -> None:
     assert broker.called("submit_order") == [coid("SPY", "buy")]
     assert broker.orders == {}
     assert result.status == "FAILED"
-    assert result.reason == "none of 1 orders filled"
+    assert result.reason == "none of 1 items filled"
     (out,) = result.outcomes
     assert (out.status, out.error_code, out.filled_qty, out.order_id) == ("rejected", REJECT_CODE, D(0), None)
     assert out.error == "insufficient buying power"
@@ -202,7 +204,7 @@ def test_reject_next_to_a_fill_gives_partial() -> None:
     result = run(broker, make_plan(SPY_BUY, QQQ_BUY))
     assert broker.called("submit_order") == [coid("SPY", "buy"), coid("QQQ", "buy")]
     assert result.status == "PARTIAL"
-    assert result.reason == "1 of 2 orders filled completely"
+    assert result.reason == "1 of 2 items filled completely"
     assert [(o.symbol, o.status, o.error_code) for o in result.outcomes] == [
         ("SPY", "filled", None), ("QQQ", "rejected", REJECT_CODE),
     ]  # fmt: skip
@@ -232,7 +234,7 @@ def test_at_the_deadline_open_orders_are_canceled_without_further_waiting() -> N
     start = OPEN_CLOCK.model_copy(update={"timestamp": dt.datetime(2024, 6, 28, 19, 50, tzinfo=UTC)})
     broker = FakeBroker(account(), clock=start, fill_mode="never")
     sleeps = Sleeps(broker)
-    settings = ExecutionSettings(poll_seconds=60.0, max_polls=600)
+    settings = ExecutionSettings(poll_seconds=60.0, max_polls=600, walk_steps=())
     result = execute_plan(broker, make_plan(TLT_SELL), settings=settings, sleep=sleeps)
     assert sleeps.calls == [60.0] * 8  # 15:50 .. 15:57; at 15:58 it stops
     assert broker.called("cancel_order") == [broker.orders[coid("TLT", "sell")].id]
@@ -245,7 +247,7 @@ def test_no_buy_is_placed_after_the_sell_phase_hit_the_deadline() -> None:
     start = OPEN_CLOCK.model_copy(update={"timestamp": dt.datetime(2024, 6, 28, 19, 50, tzinfo=UTC)})
     broker = FakeBroker(account(), clock=start)
     broker.fill_modes["TLT"] = "never"
-    settings = ExecutionSettings(poll_seconds=60.0, max_polls=600)
+    settings = ExecutionSettings(poll_seconds=60.0, max_polls=600, walk_steps=())
     result = execute_plan(broker, make_plan(TLT_SELL, SPY_BUY), settings=settings, sleep=Sleeps(broker))
     assert broker.called("submit_order") == [coid("TLT", "sell")]
     assert [o.filled_qty for o in result.outcomes if o.symbol == "SPY"] in ([], [D(0)])

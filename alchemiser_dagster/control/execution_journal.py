@@ -1,0 +1,49 @@
+"""The plan being executed for a session, kept outside any run.
+
+Written before the first order of a session's execution and never overwritten: a rerun
+(after a crash, a kill or a manual retry) reads it and finishes that plan, whatever a
+fresh plan from the already-changed account would say.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import ValidationError
+from upath import UPath
+
+from alchemiser_dagster.control.documents import control_path, read_document, write_document
+from alchemiser_dagster.domain.errors import StorageError
+from alchemiser_dagster.domain.portfolio.models import RebalancePlan
+
+
+class ExecutionJournal:
+    """One file per (session, account): `<storage>/../control/executions/<D>-<account>.json`."""
+
+    def __init__(self, storage_base: str) -> None:
+        self._base = storage_base
+
+    def location(self, session: dt.date, account_number: str) -> str:
+        return str(self._path(session, account_number))
+
+    def _path(self, session: dt.date, account_number: str) -> UPath:
+        return control_path(self._base, "executions", f"{session.isoformat()}-{account_number}.json")
+
+    def started(self, session: dt.date, account_number: str) -> RebalancePlan | None:
+        path = self._path(session, account_number)
+        data = read_document(path)
+        if data is None:
+            return None
+        try:
+            return RebalancePlan.model_validate_json(data)
+        except ValidationError as error:
+            raise StorageError(
+                f"{path}: the execution journal is corrupted ({error.error_count()} errors)"
+            ) from error
+
+    def record(self, plan: RebalancePlan) -> None:
+        """Journal the plan unless one is already journaled for the session (the first one wins)."""
+        if self.started(plan.session, plan.account_number) is None:
+            write_document(
+                self._path(plan.session, plan.account_number), plan.model_dump_json(indent=1).encode()
+            )

@@ -8,8 +8,8 @@ from decimal import Decimal as D  # noqa: N817 - reads as money in the hand-comp
 import pytest
 
 from alchemiser_dagster.domain.broker import Side
-from alchemiser_dagster.domain.execution.ids import client_order_id
 from alchemiser_dagster.domain.execution.engine import ExecutionSettings, execute_plan
+from alchemiser_dagster.domain.execution.ids import client_order_id
 from alchemiser_dagster.domain.execution.models import ExecutionResult
 from alchemiser_dagster.domain.portfolio.models import PlanItem, RebalancePlan
 from tests.domain.execution.fake_broker import OPEN_CLOCK, REJECT_CODE, FakeBroker, account, quote

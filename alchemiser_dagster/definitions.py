@@ -10,6 +10,8 @@ from alchemiser_dagster.domain.strategy.config import load_allocation_config
 from alchemiser_dagster.pipeline.assets.execution import (
     build_daily_report_asset,
     execution_result,
+    fill_ledger,
+    ledger_matches_broker,
     reconciliation,
 )
 from alchemiser_dagster.pipeline.assets.market import market_bars
@@ -42,10 +44,11 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             allocation_comparison,
             rebalance_plan,
             execution_result,
+            fill_ledger,
             reconciliation,
             build_daily_report_asset(config),
         ],
-        asset_checks=[*ALL_CHECKS, *RISK_CHECKS, *build_signal_checks(config)],
+        asset_checks=[*ALL_CHECKS, *RISK_CHECKS, ledger_matches_broker, *build_signal_checks(config)],
         jobs=[daily_rebalance_job],
         schedules=[build_daily_schedule(daily_rebalance_job)],
         resources={

@@ -1,6 +1,7 @@
 """The whole daily graph on the embedded default: real alpaca-py over HTTP to the stand-in."""
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path

@@ -1,13 +1,16 @@
 """execution_result, reconciliation and daily_report for D."""
 
 import time
+from decimal import Decimal
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 
 from alchemiser_dagster.control.execution_journal import ExecutionJournal
 from alchemiser_dagster.control.killswitch_store import KillSwitchStore
 from alchemiser_dagster.domain.execution.engine import execute_plan
+from alchemiser_dagster.domain.execution.ledger import build_ledger, ledger_mismatches
 from alchemiser_dagster.domain.execution.models import ExecutionResult
 from alchemiser_dagster.domain.portfolio.models import AllocationComparison, RebalancePlan, TargetAllocation
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation, reconcile
@@ -44,6 +47,49 @@ def execution_result(
             "filled": sum(1 for o in result.outcomes if o.filled_qty > 0),
             "seconds": round(time.perf_counter() - started, 3),
         },
+    )
+
+
+@dg.asset(partitions_def=nyse_sessions, group_name="execution", kinds={"pandas"})
+def fill_ledger(
+    execution_result: ExecutionResult, target_allocation: TargetAllocation
+) -> dg.Output[pd.DataFrame]:
+    """One row per order of ours that filled: the broker's actual quantities and prices."""
+    ledger = build_ledger(execution_result, target_allocation)
+    return dg.Output(
+        ledger,
+        metadata={
+            "fills": len(ledger),
+            "notional": float(sum((Decimal(v) for v in ledger["notional"]), Decimal(0))),
+            "ledger": dg.MetadataValue.md(
+                ledger.drop(columns=["plan_id", "order_id"]).to_markdown(index=False)
+            )
+            if len(ledger)
+            else "(no fills)",
+        },
+    )
+
+
+@dg.asset_check(
+    asset="fill_ledger",
+    description="The ledger equals the broker's own fills of our orders, to the cent.",
+    additional_ins={"execution_result": dg.AssetIn("execution_result")},
+)
+def ledger_matches_broker(
+    fill_ledger: pd.DataFrame, execution_result: ExecutionResult, broker: BrokerResource
+) -> dg.AssetCheckResult:
+    client = broker.client()
+    current = [client.get_order_by_client_id(o.client_order_id) for o in execution_result.orders]
+    problems = ledger_mismatches(fill_ledger, [o for o in current if o is not None])
+    missing = [
+        o.client_order_id for o, now in zip(execution_result.orders, current, strict=True) if now is None
+    ]
+    problems += [f"{coid}: no longer known to the broker" for coid in missing]
+    return dg.AssetCheckResult(
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(problems[:10]) if problems else "ok",
+        metadata={"orders_checked": len(current), "problems": len(problems)},
     )
 
 

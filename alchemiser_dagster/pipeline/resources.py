@@ -21,6 +21,7 @@ from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.simulator.server import SimulatorServer, default_now, session_time, stored_now
 from alchemiser_dagster.domain.broker import Broker
 from alchemiser_dagster.domain.errors import ConfigError
+from alchemiser_dagster.domain.execution.pacing import PacedBroker
 from alchemiser_dagster.domain.strategy.config import AllocationConfig, load_allocation_config
 from alchemiser_dagster.settings import Settings
 
@@ -43,6 +44,7 @@ class BrokerResource(dg.ConfigurableResource):
 
     _server: SimulatorServer | None = PrivateAttr(default=None)
     _broker: AlpacaBroker | None = PrivateAttr(default=None)
+    _paced: PacedBroker | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if self.mode == "embedded":
@@ -99,9 +101,12 @@ class BrokerResource(dg.ConfigurableResource):
             time.sleep(seconds)
 
     def client(self) -> Broker:
-        if self._broker is None:
-            raise ConfigError("the broker resource was used before it was set up")
-        return self._broker
+        """The broker, paced under Alpaca's 200 requests/minute and backing off on 429."""
+        if self._paced is None:
+            if self._broker is None:
+                raise ConfigError("the broker resource was used before it was set up")
+            self._paced = PacedBroker(self._broker, sleep=time.sleep, monotonic=time.monotonic)
+        return self._paced
 
 
 class SettingsResource(dg.ConfigurableResource):

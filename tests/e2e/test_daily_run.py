@@ -96,7 +96,6 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
 
 
 def test_stored_assets_carry_identity(workspace: Path) -> None:
-    import json
 
     today = latest_session_on_or_before(dt.datetime.now(NY).date())
     with dg.instance_for_test() as instance:
@@ -142,7 +141,6 @@ def test_blocking_check_stops_the_steps_downstream(workspace: Path) -> None:
 
 
 def test_alchemiser_run_json_prints_the_execution_result(workspace: Path) -> None:
-    import json
     import os
     import subprocess
     import sys

@@ -167,7 +167,15 @@ def _size_buys_on_cash(broker: Broker, plan: RebalancePlan, buys: list[ItemWork]
     if wanted == 0:
         return
     account = broker.get_account()
-    available = min(account.cash, account.buying_power) - account.equity * plan.settings.cash_reserve_pct
+    # Our own open BUY orders (adopted from an interrupted run) hold buying power that the
+    # walk frees when it cancels and replaces them: it is theirs, so it counts as available.
+    ours_reserved = sum(
+        ((o.qty or Decimal(0)) - o.filled_qty) * (o.limit_price or w.item.est_price)
+        for w in buys
+        for o in w.open_orders
+    )
+    spendable = min(account.cash, account.buying_power + ours_reserved)
+    available = spendable - account.equity * plan.settings.cash_reserve_pct
     if available >= wanted:
         return
     factor = max(available, Decimal(0)) / wanted

@@ -75,3 +75,11 @@ def test_killed_mid_walk_then_rerun_adopts_and_finishes_without_duplicates(tmp_p
         assert sum((o.filled_qty for o in item_orders), Decimal(0)) == item.qty
         assert sum(1 for o in item_orders if o.status == "filled") == 1
         assert len(item_orders) <= 4
+    # The ledger the rerun stored equals the stand-in's own fills of our orders, to the cent.
+    import pandas as pd
+
+    from alchemiser_dagster.domain.execution.ledger import ledger_mismatches
+
+    ledger = pd.read_parquet(tmp_path / "storage" / "fill_ledger" / f"{D}.parquet")
+    assert len(ledger) == len(plan.items)
+    assert ledger_mismatches(ledger, orders) == []

@@ -78,7 +78,8 @@ def walk_phase(ctx: WalkContext, phase: list[ItemWork]) -> None:
         active = [w for w in phase if not w.done]
         if not active:
             return
-        if ctx.broker.get_clock().timestamp >= ctx.deadline:
+        now = ctx.broker.get_clock().timestamp
+        if now >= ctx.deadline:
             # Past the hard deadline nothing more is placed: BUYs in particular would not be
             # backed by the cash of SELLs the deadline canceled.
             for work in active:
@@ -94,11 +95,17 @@ def walk_phase(ctx: WalkContext, phase: list[ItemWork]) -> None:
         if r is None:
             wait_until_terminal(ctx, phase)
             return
-        ctx.sleep(ctx.step_seconds)
-        refresh(ctx.broker, phase)
+        ctx.sleep(_bounded(ctx.step_seconds, now, ctx.deadline))  # the deadline is hard
         if ctx.kill_switch() == "HALTED":
             raise Halted
+        # Cancel whatever is still open without reading it first: a cancel refused because
+        # the order just filled is expected, and the read after it records how it ended.
         cancel_open(ctx.broker, phase, None)
+
+
+def _bounded(seconds: float, now: dt.datetime, deadline: dt.datetime) -> float:
+    """A wait that ends at the deadline at the latest."""
+    return max(0.0, min(seconds, (deadline - now).total_seconds()))
 
 
 def _place_step(
@@ -186,7 +193,8 @@ def wait_until_terminal(ctx: WalkContext, phase: list[ItemWork]) -> None:
         refresh(ctx.broker, phase)
         if not any(w.open_orders for w in phase):
             return
-        if ctx.broker.get_clock().timestamp >= ctx.deadline:
+        now = ctx.broker.get_clock().timestamp
+        if now >= ctx.deadline:
             break
-        ctx.sleep(ctx.poll_seconds)
+        ctx.sleep(_bounded(ctx.poll_seconds, now, ctx.deadline))
     cancel_open(ctx.broker, phase, "deadline reached; remaining quantity canceled")

@@ -39,6 +39,7 @@ test: lint typecheck unit
 bench: install
 	$(BIN)/python bench/dsl.py
 	$(BIN)/python bench/daily_run.py
+	$(BIN)/python bench/execution.py
 
 ui: install
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

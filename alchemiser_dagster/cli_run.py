@@ -46,6 +46,11 @@ def _summary(
     lines += [f"  {s:<8} {float(w) * 100:7.3f} %" for s, w in target.weights.items()]
     lines += ["", f"Plan {plan.plan_id[:8]}: {len(plan.items)} orders, turnover {plan.turnover:,.2f}"]
     lines += [f"  {i.side:<4} {i.symbol:<8} {i.qty:>14} ({i.reason})" for i in plan.items]
+    if execution.plan_id != plan.plan_id:
+        lines.append(
+            f"  (not executed: this session is executing plan {execution.plan_id[:8]},"
+            " started by an earlier run; see below)"
+        )
     lines += ["", f"Orders: {execution.orders_placed} placed, {execution.orders_adopted} adopted"]
     lines += [
         f"  {o.side:<4} {o.symbol:<8} filled {o.filled_qty} of {o.requested_qty}"

@@ -85,6 +85,7 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
         assert second.success
         rerun: ExecutionResult = second.asset_value("execution_result")
         assert rerun.orders_placed == 0 and rerun.orders_adopted == len(plan.items)
+        assert rerun.plan_id == plan.plan_id  # it finished the journaled plan, not its own
         assert broker_orders(workspace / "sim") == orders_after_first
 
         # A past partition produces a plan and places nothing.

@@ -115,7 +115,7 @@ def execute_plan(
     outcomes = [_outcome(w) for w in works]
     status, summary = _status(outcomes)
     return _result(
-        plan,
+        executing,  # the plan actually executed: the journaled one when finishing a session
         status,
         f"{note}{summary}",
         outcomes,

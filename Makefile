@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: install demo test lint typecheck unit bench ui clean
+.PHONY: install demo test lint typecheck unit bench reliability ui clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found %s); set PYTHON=" % sys.version.split()[0])'
@@ -29,7 +29,7 @@ lint: install
 	$(BIN)/ruff format --check alchemiser_dagster
 
 typecheck: install
-	$(BIN)/mypy alchemiser_dagster bench
+	$(BIN)/mypy alchemiser_dagster bench reliability
 
 unit: install
 	$(BIN)/pytest
@@ -40,6 +40,10 @@ bench: install
 	$(BIN)/python bench/dsl.py
 	$(BIN)/python bench/daily_run.py
 	$(BIN)/python bench/execution.py
+
+reliability: install
+	$(BIN)/python -m reliability.fault_matrix
+	$(BIN)/python -m reliability.dsl_fuzz --inputs 100000 --seed 0
 
 ui: install
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

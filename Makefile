@@ -44,6 +44,7 @@ bench: install
 reliability: install
 	$(BIN)/python -m reliability.fault_matrix
 	$(BIN)/python -m reliability.kill_matrix
+	$(BIN)/python -m reliability.fault_schedules --examples 200
 	$(BIN)/python -m reliability.dsl_fuzz --inputs 100000 --seed 0
 
 ui: install

@@ -74,6 +74,16 @@ class CaseResult:
         return self.rerun_ok and self.verdict.holds
 
 
+def _settings_for(workdir: Path) -> Settings:
+    return Settings(
+        config=ROOT / "strategies" / "allocations.prod.json",
+        storage=str(workdir / "storage"),
+        sim_state=workdir / "sim",
+        sim_date=SESSION,
+        broker_timeout_seconds=BROKER_TIMEOUT_SECONDS,
+    )
+
+
 def _run(settings: Settings) -> bool:
     job = build_definitions(settings).resolve_job_def(DAILY_JOB_NAME)
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -88,13 +98,7 @@ def run_case(workdir: Path, fault: str, site: tuple[str, str]) -> CaseResult:
     started = time.perf_counter()
     with SimulatorServer(workdir / "sim", now=session_time(SESSION)) as server:
         server.add_fault(site[0], site[1], times=1, **FAULTS[fault])
-    settings = Settings(
-        config=ROOT / "strategies" / "allocations.prod.json",
-        storage=str(workdir / "storage"),
-        sim_state=workdir / "sim",
-        sim_date=SESSION,
-        broker_timeout_seconds=BROKER_TIMEOUT_SECONDS,
-    )
+    settings = _settings_for(workdir)
     first = _run(settings)
     rerun = _run(settings)
     return CaseResult(

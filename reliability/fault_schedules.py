@@ -1,0 +1,89 @@
+"""Random fault schedules (hypothesis): several faults at random call sites and counts.
+
+Each example puts 1-4 persisted fault rules on a fresh stand-in account (kind, call
+site, how many matching calls to let through first, how many to hit), runs the day, and
+reruns until a run succeeds (the rules are then spent) or the rerun budget is used up.
+The invariants must hold when the faults end.
+
+Run: `python -m reliability.fault_schedules [--examples 200]`.
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
+from reliability.fault_matrix import CALL_SITES, FAULTS, SESSION, _run, _settings_for
+from reliability.invariants import Verdict, check
+
+MAX_RERUNS = 4
+
+fault_rule = st.fixed_dictionaries(
+    {
+        "fault": st.sampled_from(sorted(FAULTS)),
+        "site": st.sampled_from(CALL_SITES),
+        "skip": st.integers(min_value=0, max_value=3),
+        "times": st.integers(min_value=1, max_value=2),
+    }
+)
+schedules = st.lists(fault_rule, min_size=1, max_size=4)
+
+
+def run_schedule(workdir: Path, schedule: list[dict[str, Any]]) -> tuple[bool, Verdict, int]:
+    """(some run succeeded, the verdict, runs made)."""
+    with SimulatorServer(workdir / "sim", now=session_time(SESSION)) as server:
+        for rule in schedule:
+            method, path = rule["site"]
+            server.add_fault(method, path, times=rule["times"], skip=rule["skip"], **FAULTS[rule["fault"]])
+    config = _settings_for(workdir)
+    runs, ok = 0, False
+    while runs < MAX_RERUNS + 1 and not ok:
+        ok = _run(config)
+        runs += 1
+    return ok, check(workdir, SESSION.isoformat()), runs
+
+
+def explore(examples: int) -> list[tuple[list[dict[str, Any]], bool, Verdict]]:
+    outcomes: list[tuple[list[dict[str, Any]], bool, Verdict]] = []
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        phases=(Phase.generate,),
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(schedules)
+    def one(schedule: list[dict[str, Any]]) -> None:
+        with tempfile.TemporaryDirectory() as scratch:
+            ok, verdict, _ = run_schedule(Path(scratch), schedule)
+        outcomes.append((schedule, ok, verdict))
+
+    one()
+    return outcomes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=200)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    outcomes = explore(args.examples)
+    survived = sum(ok and verdict.holds for _, ok, verdict in outcomes)
+    duplicates = sum(len(v.duplicates) for _, _, v in outcomes)
+    lost = sum(len(v.lost_fills) for _, _, v in outcomes)
+    print(f"{'case':<28} {'runs':>5} {'survived':>9} {'duplicate orders':>17} {'lost fills':>11}")
+    print(f"{'random fault schedules':<28} {len(outcomes):>5} {survived:>9} {duplicates:>17} {lost:>11}")
+    for schedule, ok, verdict in outcomes:
+        if not (ok and verdict.holds):
+            print(f"FAILED schedule {schedule}: a run succeeded={ok} {verdict}")
+    print(f"({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""The fast slice of the random fault schedules (200+ examples run in `make reliability`)."""
+
+from pathlib import Path
+
+from reliability.fault_schedules import explore, run_schedule
+
+
+def test_a_dense_schedule_is_survived(tmp_path: Path) -> None:
+    schedule = [
+        {"fault": "commit then drop", "site": ("POST", "/v2/orders"), "skip": 1, "times": 2},
+        {"fault": "5xx", "site": ("GET", "/v2/account"), "skip": 0, "times": 1},
+        {"fault": "429 Retry-After", "site": ("GET", "/v2/orders:by_client_order_id"), "skip": 2, "times": 2},
+    ]
+    ok, verdict, runs = run_schedule(tmp_path, schedule)
+    assert ok and verdict.holds, verdict
+    assert runs >= 2  # the account read failed the first run: the rerun finished the day
+
+
+def test_a_few_random_schedules() -> None:
+    outcomes = explore(2)
+    assert len(outcomes) == 2
+    assert all(ok and verdict.holds for _, ok, verdict in outcomes), outcomes

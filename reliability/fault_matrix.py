@@ -52,6 +52,9 @@ FAULTS: dict[str, dict[str, Any]] = {
     "commit then 504": {"kind": "commit_then_fail", "then": "504"},
     "commit then drop": {"kind": "commit_then_fail", "then": "drop"},
     "garbage body": {"kind": "garbage"},
+    "business reject": {"kind": "status", "status": 403, "code": 40310000, "message": "insufficient qty"},
+    "market closed": {"kind": "market_closed"},
+    "stale quotes": {"kind": "stale_quotes"},
 }
 QUICK: tuple[tuple[str, tuple[str, str]], ...] = (
     ("commit then 504", ("POST", "/v2/orders")),

@@ -39,9 +39,13 @@ from typing import Any
 
 from alchemiser_dagster.broker.simulator.rules import MALFORMED, SimError
 
-__all__ = ["FAULT_KINDS", "MAX_DELAY_SECONDS", "FaultBook", "FaultRule", "parse_fault"]
+__all__ = ["FAULT_KINDS", "MAX_DELAY_SECONDS", "REWRITE_KINDS", "FaultBook", "FaultRule", "parse_fault"]
 
-FAULT_KINDS = ("status", "html", "delay", "drop", "commit_then_fail", "garbage")
+FAULT_KINDS = (
+    "status", "html", "delay", "drop", "commit_then_fail", "garbage", "market_closed", "stale_quotes",
+)  # fmt: skip
+# Kinds that let the request through and alter its successful answer instead of replacing it.
+REWRITE_KINDS = frozenset({"market_closed", "stale_quotes"})
 FAULT_METHODS = ("GET", "POST", "DELETE", "PATCH", "*")
 MAX_DELAY_SECONDS = 30.0
 RATE_LIMITED = 42910000
@@ -52,6 +56,8 @@ _PARAMS: dict[str, tuple[str, ...]] = {
     "drop": ("after_headers",),
     "commit_then_fail": ("then",),
     "garbage": ("body",),
+    "market_closed": (),
+    "stale_quotes": (),
 }
 _RULE_KEYS = ("method", "path", "kind", "times", "skip", "params")
 

@@ -25,12 +25,36 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from alchemiser_dagster.broker.simulator.faults import MAX_DELAY_SECONDS, FaultRule
+from alchemiser_dagster.broker.simulator.faults import MAX_DELAY_SECONDS, REWRITE_KINDS, FaultRule
 from alchemiser_dagster.broker.simulator.routes import ApiRequest, ApiResponse, SimApi
 
 __all__ = ["RATE_LIMIT", "RequestLog", "SimHTTPServer"]
 
 RATE_LIMIT = 200
+
+
+def _rewrite(kind: str, body: Any) -> Any:
+    """market_closed: a clock that says closed; stale_quotes: quotes and trades a day old."""
+    if not isinstance(body, dict):
+        return body
+    if kind == "market_closed" and "is_open" in body:
+        return {**body, "is_open": False}
+    if kind == "stale_quotes":
+        out = dict(body)
+        for key in ("quotes", "trades"):
+            if isinstance(body.get(key), dict):
+                out[key] = {
+                    sym: {**item, "t": _day_earlier(item.get("t"))} for sym, item in body[key].items()
+                }
+        return out
+    return body
+
+
+def _day_earlier(stamp: object) -> object:
+    if not isinstance(stamp, str):
+        return stamp
+    moment = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")) - dt.timedelta(days=1)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _default(value: object) -> Any:
@@ -113,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
         if delay > 0:
             time.sleep(delay)
         fault = next((f for f in faults if f.kind != "delay"), None)
-        if fault is not None and fault.kind != "commit_then_fail":
+        if fault is not None and fault.kind not in ("commit_then_fail", *REWRITE_KINDS):
             sent = self._write_fault(fault)
             self.server.log.add(self.command, self.path, sent, api.engine.now().isoformat(), faults)
             return
@@ -126,6 +150,9 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception:
                 traceback.print_exc(file=sys.stderr)
                 response = ApiResponse(500, {"code": 50010000, "message": "internal server error"})
+        if fault is not None and fault.kind in REWRITE_KINDS:
+            response = ApiResponse(response.status, _rewrite(fault.kind, response.body))
+            fault = None
         if fault is not None:  # commit_then_fail: the state is committed, the answer is lost
             lost = fault.params["then"] == "drop"
             self.server.log.add(

@@ -315,3 +315,25 @@ def test_counts_are_shared_by_servers_running_on_one_state(tmp_path: Path, sim_b
         statuses = [raw(server, "GET", "/v2/clock").status_code for server in (b, a, b, a)]
         assert statuses == [200, 500, 500, 200]
         assert [(r["seen"], r["applied"]) for r in b.faults()] == [(3, 2)]
+
+
+def test_rewrite_kinds_market_closed_and_stale_quotes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import datetime as _dt
+
+    from alpaca.data.historical import StockHistoricalDataClient
+    from alpaca.data.requests import StockLatestQuoteRequest
+    from alpaca.trading.client import TradingClient
+
+    from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
+
+    with SimulatorServer(tmp_path / "rw", now=session_time(_dt.date(2024, 6, 28))) as server:
+        trading = TradingClient(server.api_key, server.secret_key, paper=True, url_override=server.base_url)
+        data = StockHistoricalDataClient(server.api_key, server.secret_key, url_override=server.base_url)
+        assert trading.get_clock().is_open is True
+        server.add_fault("GET", "/v2/clock", "market_closed", times=1)
+        assert trading.get_clock().is_open is False
+        assert trading.get_clock().is_open is True  # spent
+        fresh = data.get_stock_latest_quote(StockLatestQuoteRequest(symbol_or_symbols="SPY"))["SPY"].timestamp
+        server.add_fault("GET", "/v2/stocks/quotes/latest", "stale_quotes", times=1)
+        stale = data.get_stock_latest_quote(StockLatestQuoteRequest(symbol_or_symbols="SPY"))["SPY"].timestamp
+        assert fresh - stale == _dt.timedelta(days=1)

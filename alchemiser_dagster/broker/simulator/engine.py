@@ -65,6 +65,7 @@ class SimEngine(StateQueries):
     def __init__(self, state_dir: Path, book: PriceBook, *, cash: Decimal, now: dt.datetime | None) -> None:
         self.book = book
         self.lock = threading.RLock()
+        self.closed = False
         self._conn = store.connect(state_dir)
         self.faults = FaultBook(self._conn, self.transaction, self.lock)
         with self.transaction():
@@ -94,6 +95,7 @@ class SimEngine(StateQueries):
 
     def close(self) -> None:
         with self.lock:
+            self.closed = True
             self._conn.close()
 
     def _meta(self, key: str) -> str | None:

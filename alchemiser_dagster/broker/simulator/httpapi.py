@@ -125,7 +125,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # the request log replaces stderr noise
         return
 
+    def _stopped(self) -> bool:
+        """The server was stopped while this request was in flight (e.g. held by a delay
+        fault): its client gave up long ago and the state is closed, so answer 503."""
+        if not self.server.api.engine.closed:
+            return False
+        self._write(ApiResponse(503, {"code": 50310000, "message": "simulator stopped"}))
+        return True
+
     def _dispatch(self) -> None:
+        if self._stopped():
+            return
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
@@ -136,6 +146,8 @@ class _Handler(BaseHTTPRequestHandler):
         delay = min(MAX_DELAY_SECONDS, sum(float(f.params["seconds"]) for f in faults if f.kind == "delay"))
         if delay > 0:
             time.sleep(delay)
+            if self._stopped():
+                return
         fault = next((f for f in faults if f.kind != "delay"), None)
         if fault is not None and fault.kind not in ("commit_then_fail", *REWRITE_KINDS):
             sent = self._write_fault(fault)
@@ -148,6 +160,8 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 response = api.handle(req)
             except Exception:
+                if self._stopped():  # closed between the check above and the handler
+                    return
                 traceback.print_exc(file=sys.stderr)
                 response = ApiResponse(500, {"code": 50010000, "message": "internal server error"})
         if fault is not None and fault.kind in REWRITE_KINDS:

@@ -42,10 +42,7 @@ bench: install
 	$(BIN)/python bench/execution.py
 
 reliability: install
-	$(BIN)/python -m reliability.fault_matrix
-	$(BIN)/python -m reliability.kill_matrix
-	$(BIN)/python -m reliability.fault_schedules --examples 200
-	$(BIN)/python -m reliability.dsl_fuzz --inputs 100000 --seed 0
+	$(BIN)/python -m reliability
 
 ui: install
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

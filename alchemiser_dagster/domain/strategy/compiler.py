@@ -63,6 +63,9 @@ NODE_OPERATORS: frozenset[str] = frozenset(
     }
 )
 WEIGHT_SUM_TOLERANCE = 1e-6
+# Windows and counts are session counts; anything beyond this is a typo, not a strategy.
+MAX_WINDOW = 100_000
+MAX_INT_DIGITS = len(str(MAX_WINDOW))
 _RECURSION_HEADROOM = 4 * MAX_DEPTH + 500
 
 
@@ -163,9 +166,13 @@ class _Compiler:
         """An integer literal >= 1; errors point at `at`, the enclosing form."""
         if not (isinstance(form, Atom) and form.kind == "number"):
             raise self.error(at, f"{what} must be an integer >= 1, found {describe(form)}")
-        if "." in form.text or not form.text.isdigit() or int(form.text) < 1:
-            raise self.error(at, f"{what} must be an integer >= 1, found {form.text}")
-        return int(form.text)
+        digits = form.text.lstrip("0")
+        if "." in form.text or not form.text.isdigit() or not digits:
+            raise self.error(at, f"{what} must be an integer >= 1, found {form.text[:40]}")
+        # Checked on the text first: int() refuses literals of thousands of digits.
+        if len(digits) > MAX_INT_DIGITS or int(digits) > MAX_WINDOW:
+            raise self.error(at, f"{what} must be at most {MAX_WINDOW:,}, found {form.text[:40]}")
+        return int(digits)
 
     def window_option(self, form: Form, options: Form, at: Form) -> int:
         if not (isinstance(options, Bracketed) and options.kind == "map"):

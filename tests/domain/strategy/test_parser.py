@@ -280,3 +280,13 @@ def test_non_utf8_file_is_a_parse_error_with_position(tmp_path: Path) -> None:
     with pytest.raises(DslParseError) as info:
         load_symphony(path)
     assert (info.value.source, info.value.line, info.value.column) == ("latin.clj", 2, 11)
+
+
+@pytest.mark.parametrize("literal", ["1" * 4301, "100001", "0" * 50 + "7"])
+def test_windows_are_bounded_and_huge_literals_are_typed_errors(literal: str) -> None:
+    text = f'(defsymphony "x" {{}} (weight-inverse-volatility {literal} [(asset "A")]))'
+    if literal.lstrip("0") == "7":
+        assert parse_symphony(text).max_window == 7
+        return
+    with pytest.raises(DslValidationError, match="at most 100,000"):
+        parse_symphony(text)

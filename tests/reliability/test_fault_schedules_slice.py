@@ -20,3 +20,16 @@ def test_a_few_random_schedules() -> None:
     outcomes = explore(2)
     assert len(outcomes) == 2
     assert all(ok and verdict.holds for _, ok, verdict in outcomes), outcomes
+
+
+def test_rules_still_armed_when_the_runs_end_are_cleared_before_the_check(tmp_path: Path) -> None:
+    # Found by the 200-example run: a reset on positions with skip 1 outlived the reruns
+    # and broke the checker's own read. The faults end, then the invariants are checked.
+    schedule = [
+        {"fault": "stale quotes", "times": 2, "skip": 2, "site": ("GET", "/v2/stocks/quotes/latest")},
+        {"fault": "business reject", "times": 2, "skip": 0, "site": ("GET", "/v2/clock")},
+        {"fault": "connection reset", "times": 2, "skip": 1, "site": ("GET", "/v2/positions")},
+        {"fault": "commit then drop", "times": 2, "skip": 2, "site": ("GET", "/v2/stocks/bars")},
+    ]
+    ok, verdict, _ = run_schedule(tmp_path, schedule)
+    assert ok and verdict.holds, verdict

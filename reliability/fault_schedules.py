@@ -50,7 +50,8 @@ def run_schedule(workdir: Path, schedule: list[dict[str, Any]]) -> tuple[bool, V
     # finished the day yet, one more run; only then are the invariants checked.
     with SimulatorServer(workdir / "sim") as server:
         server.clear_faults()
-    if not ok:
+    executed = any((workdir / "control" / "executions").glob(f"{SESSION.isoformat()}-*.json"))
+    if not ok or not executed:  # e.g. a faulted clock said "closed": that run was plan-only
         ok = _run(config)
         runs += 1
     return ok, check(workdir, SESSION.isoformat()), runs

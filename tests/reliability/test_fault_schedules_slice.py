@@ -33,3 +33,12 @@ def test_rules_still_armed_when_the_runs_end_are_cleared_before_the_check(tmp_pa
     ]
     ok, verdict, _ = run_schedule(tmp_path, schedule)
     assert ok and verdict.holds, verdict
+
+
+def test_a_plan_only_run_under_a_faulted_clock_is_followed_by_a_real_run(tmp_path: Path) -> None:
+    # Found by the 200-example run: "market closed" at execution makes a successful but
+    # plan-only run; when the faults end the day must still execute and land on target.
+    schedule = [{"fault": "market closed", "site": ("GET", "/v2/clock"), "times": 1, "skip": 1}] * 2
+    ok, verdict, runs = run_schedule(tmp_path, schedule)
+    assert ok and verdict.holds, verdict
+    assert runs == 2

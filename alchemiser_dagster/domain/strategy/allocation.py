@@ -9,8 +9,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from alchemiser_dagster.domain.errors import StrategyDataError, StrategyError
+from alchemiser_dagster.domain.portfolio.allocation import build_target_allocation
 from alchemiser_dagster.domain.strategy.compiler import load_symphony
-from alchemiser_dagster.domain.strategy.config import AllocationConfig, blend_weights
+from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator
 from alchemiser_dagster.domain.strategy.history import MarketHistory
 from alchemiser_dagster.domain.strategy.trace import SCHEMA_VERSION, StrategyEvaluation, StrategyFailure
@@ -40,7 +41,12 @@ def evaluate_allocation(
     }
     return AllocationEvaluation(
         session=session,
-        target=blend_weights(config, {name: r.weights for name, r in results.items()}),
+        target={
+            symbol: float(weight)
+            for symbol, weight in build_target_allocation(
+                session, config.allocations, {name: r.weights for name, r in results.items()}
+            ).weights.items()
+        },
         shares={name: float(config.allocations[name]) for name in config.files},
         strategies=results,
     )

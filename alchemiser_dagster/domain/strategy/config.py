@@ -12,7 +12,6 @@ renormalized. Strategy paths are relative to the config file.
 from __future__ import annotations
 
 import json
-import math
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -93,18 +92,3 @@ def load_allocation_config(path: str | Path) -> AllocationConfig:
     if absent:
         raise ConfigError(f"{config_path}: strategy files not found next to it: {absent}")
     return config
-
-
-def blend_weights(
-    config: AllocationConfig, strategy_weights: dict[str, dict[str, float]]
-) -> dict[str, float]:
-    """Account-level target: each strategy's weights times its share, summed per symbol."""
-    out: dict[str, float] = {}
-    for name in config.files:
-        share = float(config.allocations[name])
-        for symbol, weight in strategy_weights[name].items():
-            out[symbol] = out.get(symbol, 0.0) + share * weight
-    total = math.fsum(out.values())
-    if abs(total - 1.0) > 1e-9:
-        raise ConfigError(f"blended weights sum to {total!r}, not 1")
-    return {symbol: out[symbol] for symbol in sorted(out) if out[symbol] != 0.0}

@@ -7,21 +7,16 @@ The run is a real Dagster run in the instance under DAGSTER_HOME (the repo's
 import datetime as dt
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
-from dagster_shared.error import SerializableErrorInfo
 
 from alchemiser_dagster.domain.calendar import is_session, latest_session_on_or_before
 from alchemiser_dagster.domain.execution.models import ExecutionResult
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllocation
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
-
-if TYPE_CHECKING:
-    import dagster as dg
+from alchemiser_dagster.pipeline.failures import failure_reasons
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NEW_YORK = ZoneInfo("America/New_York")
@@ -64,26 +59,6 @@ def _summary(
     ]
     lines += [f"  WARN {w}" for w in after.warnings] + [f"  ERROR {e}" for e in after.errors]
     return "\n".join(lines)
-
-
-def root_cause(error: SerializableErrorInfo | None) -> str:
-    """The innermost error of a step failure: our typed error, not Dagster's wrapper."""
-    if error is None:
-        return "unknown error"
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip()
-
-
-def failure_reasons(events: "Sequence[dg.DagsterEvent]") -> list[tuple[str, str]]:
-    """Where and why a run failed: failed steps, or a resource that could not start."""
-    reasons = []
-    for event in events:
-        data = event.event_specific_data
-        error = getattr(data, "error", None)
-        if event.is_step_failure or (error is not None and event.event_type_value == "RESOURCE_INIT_FAILURE"):
-            reasons.append((event.step_key or "resources", root_cause(error)))
-    return reasons
 
 
 def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> None:

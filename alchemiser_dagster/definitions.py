@@ -8,7 +8,6 @@ import dagster as dg
 
 from alchemiser_dagster.domain.strategy.config import load_allocation_config
 from alchemiser_dagster.pipeline.assets.execution import (
-    build_daily_report_asset,
     execution_result,
     fill_ledger,
     ledger_matches_broker,
@@ -21,13 +20,15 @@ from alchemiser_dagster.pipeline.assets.portfolio import (
     build_target_allocation_asset,
     rebalance_plan,
 )
+from alchemiser_dagster.pipeline.assets.report import build_daily_report_asset, report_delivered
 from alchemiser_dagster.pipeline.assets.signals import build_signal_assets
 from alchemiser_dagster.pipeline.checks import ALL_CHECKS, build_signal_checks
 from alchemiser_dagster.pipeline.io_manager import ModelIOManager
 from alchemiser_dagster.pipeline.jobs import daily_rebalance_job
-from alchemiser_dagster.pipeline.resources import broker_resource, settings_resource
+from alchemiser_dagster.pipeline.resources import broker_resource, notifier_resource, settings_resource
 from alchemiser_dagster.pipeline.risk_checks import RISK_CHECKS
 from alchemiser_dagster.pipeline.schedules import build_daily_schedule
+from alchemiser_dagster.pipeline.sensors import build_alert_sensors
 from alchemiser_dagster.settings import Settings, load_settings
 
 
@@ -48,13 +49,21 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             reconciliation,
             build_daily_report_asset(config),
         ],
-        asset_checks=[*ALL_CHECKS, *RISK_CHECKS, ledger_matches_broker, *build_signal_checks(config)],
+        asset_checks=[
+            *ALL_CHECKS,
+            *RISK_CHECKS,
+            ledger_matches_broker,
+            report_delivered,
+            *build_signal_checks(config),
+        ],
         jobs=[daily_rebalance_job],
         schedules=[build_daily_schedule(daily_rebalance_job)],
+        sensors=build_alert_sensors(daily_rebalance_job),
         resources={
             "io_manager": ModelIOManager(base=settings.storage),
             "broker": broker_resource(settings),
             "settings": settings_resource(settings),
+            "notifier": notifier_resource(settings),
         },
     )
 

@@ -25,6 +25,7 @@ from alchemiser_dagster.domain.errors import ConfigError
 from alchemiser_dagster.domain.execution.engine import ExecutionSettings
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings
 from alchemiser_dagster.domain.risk.limits import RiskLimits
+from alchemiser_dagster.notify.settings import AlertSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS_FILE = "alchemiser.toml"
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
     planning: PlanningSettings = PlanningSettings()
     risk: RiskLimits = RiskLimits()
     execution: ExecutionSettings = ExecutionSettings()
+    alerts: AlertSettings = AlertSettings()
+    log_dir: Path = REPO_ROOT / ".alchemiser" / "logs"
+    log_json_stderr: bool = False
+    report_history_sessions: int = Field(default=30, ge=1, le=500)
 
     @classmethod
     def settings_customise_sources(

@@ -226,3 +226,15 @@ class MissingPrice(PortfolioError):
 
 class StorageError(AlchemiserError):
     """A stored asset is missing, corrupted or of an unexpected type (message names the path)."""
+
+
+# --- notifications --------------------------------------------------------------------------
+
+
+class NotificationError(AlchemiserError):
+    """An alert or report could not be delivered on a channel (message names the channel).
+
+    Retryable: the sensor keeps its cursor, so the next tick sends what did not go out.
+    """
+
+    retryable = True

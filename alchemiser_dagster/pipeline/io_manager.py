@@ -117,6 +117,11 @@ class ModelIOManager(dg.ConfigurableIOManager):
         path = self.path_for(asset_path, partition, ".json")
         return self._read_model(path)[0] if path.exists() else None
 
+    def stored_frame(self, asset_path: list[str], partition: str) -> pd.DataFrame | None:
+        """A stored table of another partition (None when absent), e.g. an earlier ledger."""
+        path = self.path_for(asset_path, partition, ".parquet")
+        return self._read_frame(path)[0] if path.exists() else None
+
     @staticmethod
     def _read_model(path: UPath) -> tuple[BaseModel, dict[str, Any]]:
         try:

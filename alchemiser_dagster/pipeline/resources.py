@@ -19,10 +19,13 @@ from pydantic import PrivateAttr
 
 from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.simulator.server import SimulatorServer, default_now, session_time, stored_now
+from alchemiser_dagster.control.alert_log import AlertLog
 from alchemiser_dagster.domain.broker import Broker
 from alchemiser_dagster.domain.errors import ConfigError
 from alchemiser_dagster.domain.execution.pacing import PacedBroker
 from alchemiser_dagster.domain.strategy.config import AllocationConfig, load_allocation_config
+from alchemiser_dagster.notify.notifier import Notifier
+from alchemiser_dagster.notify.settings import AlertSettings
 from alchemiser_dagster.settings import Settings
 
 # How far earlier runs' execution waits may have moved the stand-in past the run time.
@@ -119,6 +122,20 @@ class SettingsResource(dg.ConfigurableResource):
 
     def config(self) -> AllocationConfig:
         return load_allocation_config(self.settings().config)
+
+
+class NotifierResource(dg.ConfigurableResource):
+    """Alert and report delivery; the settings hold secret references, never secrets."""
+
+    alerts: str
+    storage: str
+
+    def notifier(self) -> Notifier:
+        return Notifier(AlertSettings.model_validate_json(self.alerts), AlertLog(self.storage))
+
+
+def notifier_resource(settings: Settings) -> NotifierResource:
+    return NotifierResource(alerts=settings.alerts.model_dump_json(), storage=settings.storage)
 
 
 def settings_resource(settings: Settings) -> SettingsResource:

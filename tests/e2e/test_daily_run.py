@@ -60,7 +60,9 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
         assert len(plan.items) <= execution.orders_placed <= 4 * len(plan.items)
         assert all(o.filled_qty == o.requested_qty and o.filled_avg_price for o in execution.outcomes)
         assert after.errors == () and after.applicable
-        assert abs(after.equity - Decimal(100000)) < Decimal(100)  # spread only
+        # Only the spread (2 bps or one tick, more on cheap names) and the price path during
+        # the walk move equity: a few basis points of the ~$99,000 bought, never 0.5 %.
+        assert abs(after.equity - Decimal(100000)) < Decimal(500)
         report: DailyReport = first.asset_value("daily_report")
         assert report.status == "SUCCESS" and "## Strategies" in report.markdown
 

@@ -9,9 +9,9 @@ import pytest
 
 from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.simulator.server import SimulatorServer
-from alchemiser_dagster.cli_run import root_cause
 from alchemiser_dagster.definitions import build_definitions
 from alchemiser_dagster.domain.portfolio.models import TargetAllocation
+from alchemiser_dagster.pipeline.failures import step_failures
 from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME
 from alchemiser_dagster.settings import Settings
 
@@ -65,9 +65,9 @@ def check(result: dg.ExecuteInProcessResult, name: str, asset: str) -> dg.AssetC
 def test_stop_fails_the_run_and_places_nothing(tmp_path: Path) -> None:
     result = run(tmp_path, write_config(tmp_path, FAILING), D2, "stop")
     assert not result.success
-    failures = [e for e in result.all_events if e.is_step_failure]
-    assert [e.step_key for e in failures] == ["signals__second"]
-    message = root_cause(failures[0].step_failure_data.error)
+    failures = step_failures(result.all_events)
+    assert [f.where for f in failures] == ["signals__second"]
+    message = failures[0].message
     assert "second.clj:1:" in message and "InsufficientHistory" in message
     assert orders(tmp_path) == []
 

@@ -33,8 +33,8 @@ from dagster._serdes import serialize_value
 
 from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
-from alchemiser_dagster.cli_run import failure_reasons
 from alchemiser_dagster.definitions import build_definitions
+from alchemiser_dagster.pipeline.failures import failure_reasons
 from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME
 from alchemiser_dagster.settings import Settings
 

@@ -19,6 +19,7 @@ from alchemiser_dagster.domain.broker import (
     TradeInfo,
 )
 from alchemiser_dagster.domain.errors import StorageError
+from alchemiser_dagster.domain.execution.ledger import build_ledger
 from alchemiser_dagster.domain.execution.models import ExecutionResult, OrderOutcome
 from alchemiser_dagster.domain.portfolio.models import (
     AccountSnapshot,
@@ -32,7 +33,7 @@ from alchemiser_dagster.domain.portfolio.models import (
     TargetAllocation,
 )
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation, ReconciliationRow
-from alchemiser_dagster.domain.report import DailyReport
+from alchemiser_dagster.domain.report import AlertLine, DailyReport, build_daily_report
 from alchemiser_dagster.domain.strategy.trace import (
     FilterTrace,
     IfTrace,
@@ -83,20 +84,26 @@ def samples() -> dict[str, BaseModel | pd.DataFrame]:
     outcome = OrderOutcome(symbol="SPY", side="buy", requested_qty=Decimal("1.5"), filled_qty=Decimal("1.5"),
                            filled_avg_price=Decimal("500.3"), arrival_price=Decimal("500.2"), slippage_bps=Decimal("2.00"),
                            client_order_id="c", order_id="o1", status="filled", adopted=False)
+    execution = ExecutionResult(session=D, plan_id="abc", account_number="PA1", status="SUCCESS", reason="ok",
+                                outcomes=(outcome,), orders_placed=1, orders_adopted=0, started_at=T, finished_at=T)
+    reconciliation = Reconciliation(session=D, plan_id="abc", applicable=True, note="n", equity=Decimal(1), cash=Decimal(0),
+                                    rows=(ReconciliationRow(symbol="SPY", target_weight=Decimal("0.25"), actual_weight=Decimal("0.24"),
+                                                            drift=Decimal("-0.01"), qty=Decimal("1.5")),), warnings=("w",), errors=())
+    comparison = AllocationComparison(session=D, equity=Decimal(100), deployable=Decimal(99), rows=(ComparisonRow(
+        symbol="SPY", qty=Decimal(0), price=Decimal(1), current_value=Decimal(0), current_weight=Decimal(0),
+        target_weight=Decimal("0.25"), target_value=Decimal("24.75"), delta_value=Decimal("24.75")),))
+    report = build_daily_report({"s.clj": evaluation}, target, snapshot, comparison, plan, execution,
+                                build_ledger(execution, target), reconciliation,
+                                alerts=(AlertLine(severity="WARN", where="x / y", reason="z"),))
     return {
         "snapshot": snapshot,
         "evaluation": evaluation,
         "target": target,
-        "comparison": AllocationComparison(session=D, equity=Decimal(100), deployable=Decimal(99), rows=(ComparisonRow(
-            symbol="SPY", qty=Decimal(0), price=Decimal(1), current_value=Decimal(0), current_weight=Decimal(0),
-            target_weight=Decimal("0.25"), target_value=Decimal("24.75"), delta_value=Decimal("24.75")),)),
+        "comparison": comparison,
         "plan": plan,
-        "execution": ExecutionResult(session=D, plan_id="abc", account_number="PA1", status="SUCCESS", reason="ok",
-                                     outcomes=(outcome,), orders_placed=1, orders_adopted=0, started_at=T, finished_at=T),
-        "reconciliation": Reconciliation(session=D, plan_id="abc", applicable=True, note="n", equity=Decimal(1), cash=Decimal(0),
-                                         rows=(ReconciliationRow(symbol="SPY", target_weight=Decimal("0.25"), actual_weight=Decimal("0.24"),
-                                                                 drift=Decimal("-0.01"), qty=Decimal("1.5")),), warnings=("w",), errors=()),
-        "report": DailyReport(session=D, status="SUCCESS", headline="h", markdown="# r"),
+        "execution": execution,
+        "reconciliation": reconciliation,
+        "report": report,
         "bars": pd.DataFrame({"symbol": ["SPY", "TLT"], "date": [D, D], "open": [1.0, 2.0], "high": [1.0, 2.0],
                               "low": [1.0, 2.0], "close": [1.0, 2.0], "volume": [10.0, 20.0]}),
     }
@@ -137,7 +144,9 @@ def test_every_model_and_frame_round_trips(name: str, tmp_path: Path) -> None:
 def test_causation_names_the_upstream_materialization(tmp_path: Path) -> None:
     @dg.asset(partitions_def=nyse_sessions)
     def first() -> DailyReport:
-        return DailyReport(session=D, status="SUCCESS", headline="a", markdown="a")
+        report = samples()["report"]
+        assert isinstance(report, DailyReport)
+        return report
 
     @dg.asset(partitions_def=nyse_sessions)
     def second(first: DailyReport) -> DailyReport:

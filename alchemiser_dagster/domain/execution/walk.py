@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,6 +25,9 @@ from alchemiser_dagster.domain.portfolio.models import PlanItem, RebalancePlan
 from alchemiser_dagster.domain.risk.killswitch import KillState, allows
 
 DUPLICATE_CLIENT_ORDER_ID = 40010001
+# Every order placed, rejected or canceled is logged; inside a run Dagster captures these
+# lines (managed python logger "alchemiser") with the run's correlation id.
+log = logging.getLogger("alchemiser.execution")
 
 
 class Halted(Exception):
@@ -136,6 +140,10 @@ def _place_step(
         work.placed.add(coid)
     except OrderRejected as rejected:
         work.error_code, work.error = rejected.code, str(rejected)
+        log.warning("rejected %s %s %s (%s): %s", item.side, request.qty, item.symbol, coid, rejected)
+        return
+    price = f"limit {request.limit_price}" if request.limit_price is not None else "market"
+    log.info("placed %s %s %s %s (%s)", item.side, request.qty, item.symbol, price, coid)
 
 
 def submit_idempotent(broker: Broker, request: OrderRequest) -> OrderInfo:
@@ -181,6 +189,8 @@ def cancel_open(broker: Broker, phase: list[ItemWork], why: str | None) -> None:
                 broker.cancel_order(order.id)
             latest = broker.get_order_by_client_id(coid)
             work.orders[coid] = latest if latest is not None else order
+            ended = work.orders[coid]
+            log.info("canceled %s: %s, filled %s of %s", coid, ended.status, ended.filled_qty, ended.qty)
         if why is not None and not work.done:
             work.error = why
 

@@ -1,8 +1,7 @@
-"""execution_result, reconciliation and daily_report for D."""
+"""execution_result, fill_ledger and reconciliation for D."""
 
 import time
 from decimal import Decimal
-from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -12,11 +11,8 @@ from alchemiser_dagster.control.killswitch_store import KillSwitchStore
 from alchemiser_dagster.domain.execution.engine import execute_plan
 from alchemiser_dagster.domain.execution.ledger import build_ledger, ledger_mismatches
 from alchemiser_dagster.domain.execution.models import ExecutionResult
-from alchemiser_dagster.domain.portfolio.models import AllocationComparison, RebalancePlan, TargetAllocation
+from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllocation
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation, reconcile
-from alchemiser_dagster.domain.report import DailyReport, build_daily_report
-from alchemiser_dagster.domain.strategy.config import AllocationConfig
-from alchemiser_dagster.pipeline.assets.signals import signal_key, strategy_slug
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
 from alchemiser_dagster.pipeline.resources import BrokerResource, SettingsResource
 
@@ -110,34 +106,3 @@ def reconciliation(
             "equity": float(result.equity),
         },
     )
-
-
-def build_daily_report_asset(config: AllocationConfig) -> dg.AssetsDefinition:
-    ins = {strategy_slug(name): dg.AssetIn(signal_key(name)) for name in config.files}
-
-    @dg.asset(partitions_def=nyse_sessions, group_name="report", ins=ins)
-    def daily_report(
-        target_allocation: TargetAllocation,
-        allocation_comparison: AllocationComparison,
-        rebalance_plan: RebalancePlan,
-        execution_result: ExecutionResult,
-        reconciliation: Reconciliation,
-        **signals: Any,
-    ) -> dg.Output[DailyReport]:
-        """What the strategies chose and why, what traded, and where the account ended."""
-        evaluations = {
-            sleeve.strategy: signals[strategy_slug(sleeve.strategy)] for sleeve in target_allocation.sleeves
-        }
-        report = build_daily_report(
-            evaluations,
-            target_allocation,
-            allocation_comparison,
-            rebalance_plan,
-            execution_result,
-            reconciliation,
-        )
-        return dg.Output(
-            report, metadata={"headline": report.headline, "report": dg.MetadataValue.md(report.markdown)}
-        )
-
-    return daily_report

@@ -1,0 +1,48 @@
+"""Why a run failed, read from its Dagster events: the failed steps and their root causes.
+
+Shared by `alchemiser run` (printed to the terminal) and the run-failure alert sensor.
+"""
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import dagster as dg
+from dagster_shared.error import SerializableErrorInfo
+
+# A failed blocking check fails its step with this error; the check alert already says why.
+BLOCKING_CHECK_ERROR = "DagsterAssetCheckFailedError"
+
+
+class StepFailure(NamedTuple):
+    where: str  # the step key, or "resources" when a resource could not start
+    error_class: str
+    message: str
+
+
+def root_cause(error: SerializableErrorInfo | None) -> SerializableErrorInfo | None:
+    """The innermost error of a failure: our typed error, not Dagster's wrapper."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error
+
+
+def step_failures(events: Sequence[dg.DagsterEvent]) -> list[StepFailure]:
+    """Failed steps, or a resource that could not start, each with its root cause."""
+    failures = []
+    for event in events:
+        error = getattr(event.event_specific_data, "error", None)
+        if event.is_step_failure or (error is not None and event.event_type_value == "RESOURCE_INIT_FAILURE"):
+            cause = root_cause(error)
+            failures.append(
+                StepFailure(
+                    event.step_key or "resources",
+                    cause.cls_name or "" if cause else "",
+                    cause.message.strip() if cause else "unknown error",
+                )
+            )
+    return failures
+
+
+def failure_reasons(events: Sequence[dg.DagsterEvent]) -> list[tuple[str, str]]:
+    """Where and why a run failed, as (step, message) pairs."""
+    return [(f.where, f.message) for f in step_failures(events)]

@@ -1,0 +1,1 @@
+"""Renderings for people: PNG charts and self-contained HTML pages (reports, backtests)."""

@@ -19,11 +19,18 @@ class StepFailure(NamedTuple):
     message: str
 
 
+OUR_ERRORS = "alchemiser_dagster."
+
+
 def root_cause(error: SerializableErrorInfo | None) -> SerializableErrorInfo | None:
-    """The innermost error of a failure: our typed error, not Dagster's wrapper."""
-    while error is not None and error.cause is not None:
+    """What to tell a person: our typed error when the chain has one (it names the file,
+    symbol or call; the library error it wraps is in its message), else the innermost."""
+    chain = []
+    while error is not None:
+        chain.append(error)
         error = error.cause
-    return error
+    ours = [e for e in chain if e.message.startswith(OUR_ERRORS)]
+    return ours[0] if ours else (chain[-1] if chain else None)
 
 
 def step_failures(events: Sequence[dg.DagsterEvent]) -> list[StepFailure]:

@@ -133,22 +133,21 @@ def decision_line(entry: TraceEntry) -> str:
     """One decision in one line: the condition and its values, the ranking, the vol shares."""
     if isinstance(entry, IfTrace):
         rhs = f"{entry.rhs.expr} = {entry.rhs.value:.4f}" if entry.rhs.indicator else entry.rhs.expr
-        return f"`{entry.node}` {entry.lhs.expr} = {entry.lhs.value:.4f} {entry.op} {rhs} -> {entry.branch}"
+        return f"{entry.node} {entry.lhs.expr} = {entry.lhs.value:.4f} {entry.op} {rhs} -> {entry.branch}"
     if isinstance(entry, FilterTrace):
         chosen = [c for c in sorted(entry.candidates, key=lambda c: c.rank) if c.selected]
         picked = ", ".join(f"{c.label} ({c.score:.4f})" for c in chosen)
         return (
-            f"`{entry.node}` filter {entry.key} {entry.select} {entry.n} of {len(entry.candidates)}"
-            f" -> {picked}"
+            f"{entry.node} filter {entry.key} {entry.select} {entry.n} of {len(entry.candidates)} -> {picked}"
         )
     assert isinstance(entry, InverseVolatilityTrace)
     shares = ", ".join(f"{c.label} {c.share:.2%}" for c in entry.children)
-    return f"`{entry.node}` inverse volatility ({entry.window} d) -> {shares}"
+    return f"{entry.node} inverse volatility ({entry.window} d) -> {shares}"
 
 
 def trace_summary(evaluation: StrategyEvaluation, limit: int = DECISIONS_SHOWN) -> str:
     """The last decisions of a strategy (the ones that picked the leaf), one line each."""
-    lines = [f"- {decision_line(e)}" for e in evaluation.trace[-limit:]]
+    lines = [f"- `{decision_line(e)}`" for e in evaluation.trace[-limit:]]
     hidden = len(evaluation.trace) - len(lines)
     if hidden > 0:
         lines.insert(0, f"- ({hidden} earlier decisions in the full trace)")
@@ -373,7 +372,7 @@ def report_markdown(report: DailyReport, images: Mapping[str, str] | None = None
         parts += ["", weights_markdown(s.weights) if s.weights else "(no weights: held as cash)", ""]
         if s.earlier_decisions:
             parts.append(f"- ({s.earlier_decisions} earlier decisions in the full trace)")
-        parts += [f"- {d}" for d in s.decisions]
+        parts += [f"- `{d}`" for d in s.decisions]
     parts += ["", "## Weights", ""]
     if "weights" in images:
         parts += [f"![weights before, target and after]({images['weights']})", ""]
@@ -423,3 +422,20 @@ def report_markdown(report: DailyReport, images: Mapping[str, str] | None = None
     parts += ["| session | equity | traded |", "|---|---:|---:|"]
     parts += [f"| {p.session} | {p.equity:,.2f} | {p.traded_notional:,.2f} |" for p in report.equity_history]
     return "\n".join(parts)
+
+
+def report_summary_markdown(report: DailyReport, limit: int = 990) -> str:
+    """The at-a-glance part (Dagster shows markdown of up to 1,000 characters inline)."""
+    head = [f"**{report.status}**, equity {report.equity_after:,.2f} (before {report.equity_before:,.2f})"]
+    head.append(f"traded {report.traded_notional:,.2f}, slippage {report.slippage_usd:,.2f} USD")
+    if report.alerts:
+        head.append(f"**{len(report.alerts)} alert(s)**: {report.alerts[0].where}")
+    lines = ["; ".join(head), "", "| symbol | before | target | after |", "|---|---:|---:|---:|"]
+    rows = [f"| {w.symbol} | {_pct(w.before)} | {_pct(w.target)} | {_pct(w.after)} |" for w in report.weights]
+    text = "\n".join(lines)
+    reserve = 40  # room for the "(n more rows ...)" line
+    for shown, row in enumerate(rows):
+        if len(text) + 1 + len(row) + reserve > limit:
+            return text + f"\n\n({len(rows) - shown} more rows in the full report)"
+        text += "\n" + row
+    return text

@@ -21,6 +21,7 @@ from alchemiser_dagster.domain.strategy.allocation import required_market_data
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.domain.strategy.trace import StrategyEvaluation
 from alchemiser_dagster.pipeline.assets.signals import signal_key
+from alchemiser_dagster.pipeline.partitions import nyse_sessions
 from alchemiser_dagster.pipeline.resources import SettingsResource
 
 ERROR = dg.AssetCheckSeverity.ERROR
@@ -38,6 +39,7 @@ def _result(problems: list[str], severity: dg.AssetCheckSeverity, **metadata: An
 
 
 @dg.asset_check(
+    partitions_def=nyse_sessions,
     asset="market_bars",
     blocking=True,
     description="Every symbol has a bar for D and D-1; closes finite and positive.",
@@ -54,7 +56,10 @@ def prices_fresh(
 
 
 @dg.asset_check(
-    asset="target_allocation", blocking=True, description="Target weights are finite, >= 0 and sum to 1."
+    partitions_def=nyse_sessions,
+    asset="target_allocation",
+    blocking=True,
+    description="Target weights are finite, >= 0 and sum to 1.",
 )
 def weights_sum_to_one(target_allocation: TargetAllocation) -> dg.AssetCheckResult:
     weights = [float(w) for w in target_allocation.weights.values()]
@@ -68,6 +73,7 @@ def weights_sum_to_one(target_allocation: TargetAllocation) -> dg.AssetCheckResu
 
 
 @dg.asset_check(
+    partitions_def=nyse_sessions,
     asset="account_snapshot",
     blocking=True,
     description="Equity > 0, account active and not blocked, no unexpected shorts.",
@@ -77,6 +83,7 @@ def snapshot_sane(account_snapshot: AccountSnapshot) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
+    partitions_def=nyse_sessions,
     asset="execution_result",
     description="Every planned order filled (PLAN_ONLY passes: nothing was meant to trade).",
 )
@@ -89,12 +96,18 @@ def execution_succeeded(execution_result: ExecutionResult) -> dg.AssetCheckResul
     return _result(problems, ERROR, status=execution_result.status)
 
 
-@dg.asset_check(asset="reconciliation", description="Every intended trade happened.")
+@dg.asset_check(
+    partitions_def=nyse_sessions, asset="reconciliation", description="Every intended trade happened."
+)
 def intended_trades_happened(reconciliation: Reconciliation) -> dg.AssetCheckResult:
     return _result(list(reconciliation.errors), ERROR)
 
 
-@dg.asset_check(asset="reconciliation", description="Final weights within the drift tolerance of the target.")
+@dg.asset_check(
+    partitions_def=nyse_sessions,
+    asset="reconciliation",
+    description="Final weights within the drift tolerance of the target.",
+)
 def weights_within_tolerance(reconciliation: Reconciliation) -> dg.AssetCheckResult:
     return _result(list(reconciliation.warnings), WARN)
 
@@ -115,6 +128,7 @@ def build_signal_checks(config: AllocationConfig) -> list[dg.AssetChecksDefiniti
 
     def build(file_name: str) -> dg.AssetChecksDefinition:
         @dg.asset_check(
+            partitions_def=nyse_sessions,
             asset=signal_key(file_name),
             name="strategy_evaluated",
             description=f"{file_name} evaluated without error.",

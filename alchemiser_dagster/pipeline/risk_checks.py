@@ -8,6 +8,7 @@ import dagster as dg
 
 from alchemiser_dagster.domain.portfolio.models import AccountSnapshot, RebalancePlan, TargetAllocation
 from alchemiser_dagster.domain.risk.rules import RULES, RiskContext
+from alchemiser_dagster.pipeline.partitions import nyse_sessions
 from alchemiser_dagster.pipeline.resources import SettingsResource
 
 
@@ -15,6 +16,7 @@ def build_risk_check(rule: str) -> dg.AssetChecksDefinition:
     check_rule = RULES[rule]
 
     @dg.asset_check(
+        partitions_def=nyse_sessions,
         asset="rebalance_plan",
         name=rule,
         blocking=True,

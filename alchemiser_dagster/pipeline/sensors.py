@@ -52,7 +52,7 @@ def _session(run: dg.DagsterRun | None) -> dt.date | None:
 
 def _failed_evaluations(
     instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey], earliest: float
-) -> Iterator[tuple[int, dg.AssetCheckKey, str, dg.AssetCheckEvaluation, float]]:
+) -> Iterator[tuple[int, dg.AssetCheckKey, str, str | None, dg.AssetCheckEvaluation, float]]:
     """Failed evaluations of runs planned after `earliest`, newest first per check."""
     storage = instance.event_log_storage
     for key in check_keys:
@@ -62,7 +62,7 @@ def _failed_evaluations(
             for record in records:
                 evaluation = record.event.asset_check_evaluation if record.event else None
                 if evaluation is not None and not evaluation.passed and record.event is not None:
-                    yield record.id, key, record.run_id, evaluation, record.event.timestamp
+                    yield record.id, key, record.run_id, record.partition, evaluation, record.event.timestamp
             if len(records) < PAGE or records[-1].create_timestamp < earliest:
                 break
             cursor = records[-1].id
@@ -77,10 +77,12 @@ def check_failure_alerts(
     seen = {i: t for i, t in cursor.seen.items() if t >= earliest}
     alerts = []
     runs: dict[str, dg.DagsterRun | None] = {}
-    for record_id, key, run_id, evaluation, at in _failed_evaluations(instance, check_keys, earliest):
+    for record_id, key, run_id, partition, evaluation, at in _failed_evaluations(
+        instance, check_keys, earliest
+    ):
         if record_id in seen or at < earliest:
             continue
-        if run_id not in runs:
+        if partition is None and run_id not in runs:
             runs[run_id] = instance.get_run_by_id(run_id)
         asset = key.asset_key.to_user_string()
         severity: Severity = "WARN" if evaluation.severity == dg.AssetCheckSeverity.WARN else "ERROR"
@@ -89,7 +91,7 @@ def check_failure_alerts(
                 alert_id=check_alert_id(run_id, asset, key.name),
                 kind="check",
                 severity=severity,
-                session=_session(runs[run_id]),
+                session=dt.date.fromisoformat(partition) if partition else _session(runs[run_id]),
                 asset=asset,
                 check=key.name,
                 step=None,

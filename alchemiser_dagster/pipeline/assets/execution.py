@@ -67,6 +67,7 @@ def fill_ledger(
 
 
 @dg.asset_check(
+    partitions_def=nyse_sessions,
     asset="fill_ledger",
     description="The ledger equals the broker's own fills of our orders, to the cent.",
     additional_ins={"execution_result": dg.AssetIn("execution_result")},

@@ -24,6 +24,7 @@ from alchemiser_dagster.domain.report import (
     build_daily_report,
     ledger_notional,
     report_markdown,
+    report_summary_markdown,
 )
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.pipeline.assets.signals import signal_key, strategy_slug
@@ -119,6 +120,7 @@ def build_daily_report_asset(config: AllocationConfig) -> dg.AssetsDefinition:
             published.report,
             metadata={
                 "headline": report.headline,
+                "summary": dg.MetadataValue.md(report_summary_markdown(published.report)),
                 "report": dg.MetadataValue.md(report_markdown(published.report, inline)),
                 "html": dg.MetadataValue.path(str(published.html_path)),
                 **{
@@ -132,7 +134,11 @@ def build_daily_report_asset(config: AllocationConfig) -> dg.AssetsDefinition:
     return daily_report
 
 
-@dg.asset_check(asset="daily_report", description="The report email went out (or no email is configured).")
+@dg.asset_check(
+    partitions_def=nyse_sessions,
+    asset="daily_report",
+    description="The report email went out (or no email is configured).",
+)
 def report_delivered(daily_report: DailyReport) -> dg.AssetCheckResult:
     delivery = daily_report.delivery
     return dg.AssetCheckResult(

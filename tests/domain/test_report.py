@@ -1,0 +1,59 @@
+"""The report's pure parts: decisions in one line, slippage cost signs, the inline summary's size."""
+
+import datetime as dt
+from decimal import Decimal
+
+from alchemiser_dagster.domain.execution.models import OrderOutcome
+from alchemiser_dagster.domain.report import DailyReport, WeightRow, _order_row, report_summary_markdown
+from alchemiser_dagster.domain.strategy.trace import FilterTrace, IfTrace, OperandValue, RankedCandidate
+
+
+def outcome(side: str, avg: str, arrival: str, qty: str = "10") -> OrderOutcome:
+    return OrderOutcome(
+        symbol="SPY", side=side, requested_qty=Decimal(qty), filled_qty=Decimal(qty),  # type: ignore[arg-type]
+        filled_avg_price=Decimal(avg), arrival_price=Decimal(arrival), slippage_bps=Decimal(0),
+        client_order_id="c", order_id="o", status="filled", order_ids=("o", "p"), adopted=False,
+    )  # fmt: skip
+
+
+def test_slippage_cost_is_positive_when_paying_up_and_selling_down() -> None:
+    assert _order_row(outcome("buy", "100.10", "100.00")).slippage_usd == Decimal("1.00")
+    assert _order_row(outcome("sell", "99.90", "100.00")).slippage_usd == Decimal("1.00")
+    assert _order_row(outcome("buy", "99.95", "100.00")).slippage_usd == Decimal("-0.50")  # price improvement
+    assert _order_row(outcome("buy", "100.10", "100.00")).orders == 2
+
+
+def test_decision_lines_name_the_values_and_the_choice() -> None:
+    from alchemiser_dagster.domain.report import decision_line
+
+    branch = IfTrace(
+        node="a.clj:3:5", op=">", result=False, branch="else",
+        lhs=OperandValue(expr='(rsi "SPY" {:window 10})', value=42.19123, symbol="SPY", indicator="rsi", window=10),
+        rhs=OperandValue(expr="80", value=80.0),
+    )  # fmt: skip
+    assert decision_line(branch) == 'a.clj:3:5 (rsi "SPY" {:window 10}) = 42.1912 > 80 -> else'
+    ranking = FilterTrace(
+        node="a.clj:9:1", key="(rsi {:window 10})", select="top", n=1,
+        candidates=(RankedCandidate(label="SQQQ", score=49.7, rank=1, selected=True),
+                    RankedCandidate(label="TQQQ", score=40.0, rank=2, selected=False)),
+    )  # fmt: skip
+    assert decision_line(ranking) == "a.clj:9:1 filter (rsi {:window 10}) top 1 of 2 -> SQQQ (49.7000)"
+
+
+def test_the_inline_summary_stays_under_dagsters_limit() -> None:
+    rows = tuple(
+        WeightRow(symbol=f"S{i:03d}", before=Decimal("0.01"), target=Decimal("0.01"), after=Decimal("0.01"))
+        for i in range(100)
+    )
+    report = DailyReport(
+        session=dt.date(2026, 12, 4), status="SUCCESS", headline="h", plan_id="p", execution_reason="ok",
+        strategies=(), weights=rows, orders=(), fills=(), equity_before=Decimal(1), cash_before=Decimal(1),
+        equity_after=Decimal(1), cash_after=Decimal(1), after_note="", traded_notional=Decimal(0),
+        slippage_usd=Decimal(0), alerts=(), equity_history=(),
+    )  # fmt: skip
+    summary = report_summary_markdown(report)
+    assert len(summary) < 1000 and "| S000 |" in summary and summary.endswith("more rows in the full report)")
+    shown = summary.count("| S0")
+    assert f"({100 - shown} more rows" in summary
+    short = report_summary_markdown(report.model_copy(update={"weights": rows[:3]}))
+    assert short.count("| S0") == 3 and "more rows" not in short

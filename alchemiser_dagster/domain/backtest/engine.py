@@ -1,0 +1,348 @@
+"""The backtest: for every session D, the strategies' weights on bars dated <= D, each
+symphony's corridor, the account-level target, the real rebalance planner, and fills at
+D's close plus slippage.
+
+The same functions as the daily graph decide (`SymphonyEvaluator`, `build_target_allocation`,
+`plan_rebalance`), so a backtest shows what the product would have done. Money and
+quantities are Decimal throughout the book-keeping; statistics are computed on floats.
+The result is a pure function of the inputs: no clock, no randomness.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from decimal import ROUND_DOWN, Decimal
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from alchemiser_dagster.domain.backtest.corridor import corridor_weights
+from alchemiser_dagster.domain.backtest.metrics import Performance, performance
+from alchemiser_dagster.domain.errors import ConfigError, MarketDataError
+from alchemiser_dagster.domain.marketdata.bars import normalize_bars
+from alchemiser_dagster.domain.portfolio.allocation import build_target_allocation, to_decimal_weights
+from alchemiser_dagster.domain.portfolio.models import PlanningSettings
+from alchemiser_dagster.domain.portfolio.planner import AssetInput, PlannerInput, QuoteInput, plan_rebalance
+from alchemiser_dagster.domain.strategy.compiler import load_symphony
+from alchemiser_dagster.domain.strategy.config import AllocationConfig
+from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator
+from alchemiser_dagster.domain.strategy.history import MarketHistory
+
+CENT = Decimal("0.01")
+PRICE_PLACES = Decimal("0.0001")
+SHARE_STEP = Decimal("0.000001")
+THRESHOLD_OPTION = "rebalance-threshold"
+ACCOUNT = "backtest"
+
+
+class BacktestSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cash: Decimal = Field(default=Decimal(100000), gt=0)
+    slippage_bps: Decimal = Field(default=Decimal(5), ge=0, lt=10000)
+    planning: PlanningSettings = PlanningSettings()
+    fractional: bool = True
+
+
+class BacktestResult(NamedTuple):
+    equity: pd.DataFrame  # one row per session
+    holdings: pd.DataFrame  # one row per session and held symbol, after the trades
+    trades: pd.DataFrame  # one row per fill
+    targets: pd.DataFrame  # one row per session and symbol: the strategies' target, the effective one
+    sleeves: pd.DataFrame  # one row per session and strategy
+    attribution: pd.DataFrame  # one row per strategy, plus costs and cash
+    performance: Performance
+
+
+class _Strategy(NamedTuple):
+    name: str
+    share: Decimal
+    threshold: float | None
+    evaluator: SymphonyEvaluator
+
+
+def _threshold(name: str, options: dict[str, str | float | None]) -> float | None:
+    value = options.get(THRESHOLD_OPTION)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise ConfigError(f"{name}: :{THRESHOLD_OPTION} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _strategies(config: AllocationConfig, history: MarketHistory) -> list[_Strategy]:
+    out = []
+    for name in config.files:
+        symphony = load_symphony(config.strategy_path(name))
+        out.append(
+            _Strategy(
+                name,
+                config.allocations[name],
+                _threshold(name, dict(symphony.options)),
+                SymphonyEvaluator(symphony, history),
+            )
+        )
+    return out
+
+
+def _floor(qty: Decimal, fractional: bool) -> Decimal:
+    return qty.quantize(SHARE_STEP if fractional else Decimal(1), rounding=ROUND_DOWN)
+
+
+class _Book:
+    """Cash and positions, and what each session did to them."""
+
+    def __init__(self, cash: Decimal, settings: BacktestSettings) -> None:
+        self.cash = cash
+        self.positions: dict[str, Decimal] = {}
+        self.settings = settings
+        self.trades: list[dict[str, object]] = []
+
+    def equity(self, prices: dict[str, Decimal]) -> Decimal:
+        return self.cash + sum((q * prices[s] for s, q in self.positions.items()), Decimal(0))
+
+    def fill(
+        self, session: dt.date, symbol: str, side: str, qty: Decimal, price: Decimal, reason: str
+    ) -> None:
+        slip = self.settings.slippage_bps / Decimal(10000)
+        if side == "sell":
+            fill_price = price * (1 - slip)
+            qty = min(qty, self.positions.get(symbol, Decimal(0)))
+            notional = (qty * fill_price).quantize(CENT)
+            self.cash += notional
+            self.positions[symbol] -= qty
+        else:
+            fill_price = price * (1 + slip)
+            if (qty * fill_price).quantize(CENT) > self.cash:  # slippage on top of the planner's estimate
+                qty = _floor(self.cash / fill_price, self.settings.fractional)
+            notional = (qty * fill_price).quantize(CENT)
+            self.cash -= notional
+            self.positions[symbol] = self.positions.get(symbol, Decimal(0)) + qty
+        if self.positions.get(symbol) == 0:
+            del self.positions[symbol]
+        if qty > 0:
+            self.trades.append(
+                {
+                    "session": session,
+                    "symbol": symbol,
+                    "side": side,
+                    "qty": qty,
+                    "close": price,
+                    "fill_price": fill_price.quantize(PRICE_PLACES),
+                    "notional": notional,
+                    "slippage": (abs(fill_price - price) * qty).quantize(CENT),
+                    "reason": reason,
+                }
+            )
+
+
+def _closes(bars: pd.DataFrame) -> pd.DataFrame:
+    normalized = normalize_bars(bars, source="backtest bars")
+    return normalized.pivot(index="date", columns="symbol", values="close")
+
+
+def _prices(today: dict[str, float], session: dt.date, symbols: Sequence[str]) -> dict[str, float]:
+    missing = [s for s in symbols if not np.isfinite(today.get(s, np.nan))]
+    if missing:
+        raise MarketDataError(f"no close on {session} for {', '.join(sorted(missing))} (held or targeted)")
+    return {s: today[s] for s in symbols}
+
+
+def run_backtest(
+    config: AllocationConfig,
+    bars: pd.DataFrame,
+    start: dt.date | None,
+    end: dt.date | None,
+    settings: BacktestSettings,
+    *,
+    progress: Callable[[dt.date], None] | None = None,
+) -> BacktestResult:
+    """Simulate every session of the bars in [start, end]; strategy errors propagate."""
+    history = MarketHistory.from_bars(bars, source="backtest bars")
+    closes = _closes(bars)
+    sessions = [s for s in history.sessions if (start is None or s >= start) and (end is None or s <= end)]
+    if not sessions:
+        raise MarketDataError(f"no session of the bars lies in [{start}, {end}]")
+    strategies = _strategies(config, history)
+    book = _Book(settings.cash, settings)
+    previous: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
+    equity_rows: list[dict[str, object]] = []
+    holding_rows: list[dict[str, object]] = []
+    target_rows: list[dict[str, object]] = []
+    sleeve_rows: list[dict[str, object]] = []
+    matrix = closes.to_numpy(dtype=float)
+    row_of = {d: i for i, d in enumerate(closes.index)}
+    columns = [str(c) for c in closes.columns]
+    for session in sessions:
+        today = dict(zip(columns, matrix[row_of[session]].tolist(), strict=True))
+        raw: dict[str, dict[str, float]] = {}
+        effective: dict[str, dict[str, float]] = {}
+        for strategy in strategies:
+            raw[strategy.name] = strategy.evaluator.evaluate_range([session])[session]
+            before = previous.get(strategy.name)
+            held = sorted(set(raw[strategy.name]) | set(before[0] if before else ()))
+            now = _prices(today, session, held)
+            weights, rebalanced = corridor_weights(
+                before[0] if before else None,
+                before[1] if before else None,
+                now,
+                raw[strategy.name],
+                strategy.threshold,
+            )
+            sleeve_return = (
+                sum(w * (now[s] / before[1][s] - 1.0) for s, w in before[0].items()) if before else 0.0
+            )
+            effective[strategy.name] = weights
+            previous[strategy.name] = (weights, {s: now[s] for s in weights})
+            sleeve_rows.append(
+                {
+                    "session": session,
+                    "strategy": strategy.name,
+                    "target_weights": json.dumps(
+                        {k: str(v) for k, v in to_decimal_weights(raw[strategy.name]).items()}
+                    ),
+                    "rebalanced": rebalanced,
+                    "sleeve_return": sleeve_return,
+                    "contribution": float(strategy.share) * sleeve_return,
+                }
+            )
+        shares = {s.name: s.share for s in strategies}
+        target = build_target_allocation(session, shares, raw)
+        applied = build_target_allocation(session, shares, effective)
+        symbols = sorted(set(applied.weights) | set(book.positions))
+        prices = {
+            s: Decimal(repr(p)).quantize(PRICE_PLACES) for s, p in _prices(today, session, symbols).items()
+        }
+        equity_before = book.equity(prices)
+        plan = plan_rebalance(
+            PlannerInput(
+                equity=equity_before,
+                cash=book.cash,
+                buying_power=book.cash,
+                positions=dict(book.positions),
+                quotes={s: QuoteInput(bid=prices[s], ask=prices[s], last=prices[s]) for s in symbols},
+                assets={s: AssetInput(tradable=True, fractionable=settings.fractional) for s in symbols},
+            ),
+            applied.weights,
+            settings.planning,
+            session=session,
+            account_number=ACCOUNT,
+        )
+        trades_before = len(book.trades)
+        for item in plan.items:  # SELLs first, as planned
+            book.fill(session, item.symbol, item.side, item.qty, prices[item.symbol], item.reason)
+        fills = book.trades[trades_before:]
+        equity_after = book.equity(prices)
+        equity_rows.append(
+            {
+                "session": session,
+                "equity": equity_after.quantize(CENT),
+                "cash": book.cash,
+                "traded": sum((Decimal(str(f["notional"])) for f in fills), Decimal(0)),
+                "slippage": sum((Decimal(str(f["slippage"])) for f in fills), Decimal(0)),
+                "orders": len(fills),
+            }
+        )
+        for symbol, qty in sorted(book.positions.items()):
+            value = (qty * prices[symbol]).quantize(CENT)
+            holding_rows.append(
+                {
+                    "session": session,
+                    "symbol": symbol,
+                    "qty": qty,
+                    "close": prices[symbol],
+                    "value": value,
+                    "weight": float(value / equity_after) if equity_after else 0.0,
+                }
+            )
+        for symbol in sorted(set(target.weights) | set(applied.weights)):
+            target_rows.append(
+                {
+                    "session": session,
+                    "symbol": symbol,
+                    "target": target.weights.get(symbol, Decimal(0)),
+                    "effective": applied.weights.get(symbol, Decimal(0)),
+                }
+            )
+        if progress is not None:
+            progress(session)
+    return _result(settings, strategies, book, equity_rows, holding_rows, target_rows, sleeve_rows)
+
+
+def _result(
+    settings: BacktestSettings,
+    strategies: list[_Strategy],
+    book: _Book,
+    equity_rows: list[dict[str, object]],
+    holding_rows: list[dict[str, object]],
+    target_rows: list[dict[str, object]],
+    sleeve_rows: list[dict[str, object]],
+) -> BacktestResult:
+    equity = pd.DataFrame(equity_rows)
+    curve = [float(v) for v in equity["equity"]]
+    dates = list(equity["session"])
+    start = float(settings.cash)
+    stats = performance(
+        dates, start, curve, [float(v) for v in equity["traded"]], [float(v) for v in equity["slippage"]]
+    )
+    values = np.asarray(curve)
+    equity["daily_return"] = values / np.asarray([start, *curve[:-1]]) - 1.0
+    equity["drawdown"] = values / np.maximum.accumulate(values) - 1.0
+    sleeves = pd.DataFrame(sleeve_rows)
+    previous_equity = np.asarray([start, *curve[:-1]])
+    rows: list[dict[str, Any]] = []
+    for strategy in strategies:
+        mine = sleeves[sleeves["strategy"] == strategy.name]
+        returns = mine["sleeve_return"].to_numpy()
+        sleeve_perf = performance(dates, 1.0, list(np.cumprod(1.0 + returns)), [], [])
+        rows.append(
+            {
+                "strategy": strategy.name,
+                "share": float(strategy.share),
+                "threshold": strategy.threshold,
+                "rebalances": int(mine["rebalanced"].sum()),
+                "sleeve_total_return": sleeve_perf.total_return,
+                "sleeve_cagr": sleeve_perf.cagr,
+                "sleeve_sharpe": sleeve_perf.sharpe,
+                "sleeve_max_drawdown": sleeve_perf.max_drawdown.depth,
+                "contribution_usd": float(np.sum(mine["contribution"].to_numpy() * previous_equity)),
+            }
+        )
+    explained = float(sum(r["contribution_usd"] for r in rows))
+    rows.append(
+        {
+            "strategy": "(costs, cash and rounding)",
+            "share": None,
+            "threshold": None,
+            "rebalances": None,
+            "sleeve_total_return": None,
+            "sleeve_cagr": None,
+            "sleeve_sharpe": None,
+            "sleeve_max_drawdown": None,
+            "contribution_usd": stats.end_equity - start - explained,
+        }
+    )
+    trade_columns = [
+        "session",
+        "symbol",
+        "side",
+        "qty",
+        "close",
+        "fill_price",
+        "notional",
+        "slippage",
+        "reason",
+    ]
+    return BacktestResult(
+        equity=equity,
+        holdings=pd.DataFrame(holding_rows, columns=["session", "symbol", "qty", "close", "value", "weight"]),
+        trades=pd.DataFrame(book.trades, columns=trade_columns),
+        targets=pd.DataFrame(target_rows, columns=["session", "symbol", "target", "effective"]),
+        sleeves=sleeves,
+        attribution=pd.DataFrame(rows),
+        performance=stats,
+    )

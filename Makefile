@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python bench/dsl.py
 	$(BIN)/python bench/daily_run.py
 	$(BIN)/python bench/execution.py
+	$(BIN)/python bench/backtest.py
 
 reliability: install
 	$(BIN)/python -m reliability

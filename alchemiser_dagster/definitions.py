@@ -7,6 +7,7 @@ assets never look at the mode (see pipeline/resources.py).
 import dagster as dg
 
 from alchemiser_dagster.domain.strategy.config import load_allocation_config
+from alchemiser_dagster.pipeline.assets.backtest import backtest_job, backtest_report
 from alchemiser_dagster.pipeline.assets.execution import (
     execution_result,
     fill_ledger,
@@ -48,6 +49,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             fill_ledger,
             reconciliation,
             build_daily_report_asset(config),
+            backtest_report,
         ],
         asset_checks=[
             *ALL_CHECKS,
@@ -56,7 +58,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             report_delivered,
             *build_signal_checks(config),
         ],
-        jobs=[daily_rebalance_job],
+        jobs=[daily_rebalance_job, backtest_job],
         schedules=[build_daily_schedule(daily_rebalance_job)],
         sensors=build_alert_sensors(daily_rebalance_job),
         resources={

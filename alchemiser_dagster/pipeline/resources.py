@@ -12,13 +12,14 @@ its value. ``broker_url`` points paper or live at another Alpaca-compatible endp
 
 import datetime as dt
 import time
-from pathlib import Path
+from contextlib import ExitStack
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from alchemiser_dagster.broker.alpaca import AlpacaBroker
-from alchemiser_dagster.broker.simulator.server import SimulatorServer, default_now, session_time, stored_now
+from alchemiser_dagster.broker.session import check_live_confirm, open_broker_session
+from alchemiser_dagster.broker.simulator.server import DEMO_TIME, SimulatorServer
 from alchemiser_dagster.control.alert_log import AlertLog
 from alchemiser_dagster.domain.broker import Broker
 from alchemiser_dagster.domain.errors import ConfigError
@@ -27,9 +28,6 @@ from alchemiser_dagster.domain.strategy.config import AllocationConfig, load_all
 from alchemiser_dagster.notify.notifier import Notifier
 from alchemiser_dagster.notify.settings import AlertSettings
 from alchemiser_dagster.settings import Settings
-
-# How far earlier runs' execution waits may have moved the stand-in past the run time.
-STAND_IN_SLACK = dt.timedelta(hours=2)
 
 
 class BrokerResource(dg.ConfigurableResource):
@@ -48,53 +46,37 @@ class BrokerResource(dg.ConfigurableResource):
     _server: SimulatorServer | None = PrivateAttr(default=None)
     _broker: AlpacaBroker | None = PrivateAttr(default=None)
     _paced: PacedBroker | None = PrivateAttr(default=None)
+    _session: ExitStack | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if self.mode == "embedded":
-            self._server = self._start_stand_in()
-            self._broker = AlpacaBroker(
-                self._server.api_key,
-                self._server.secret_key,
-                base_url=self._server.base_url,
-                timeout_seconds=self.timeout_seconds,
-            )
-            return
-        self._broker = AlpacaBroker(
-            self.api_key,
-            self.secret_key,
-            paper=self.mode != "live",
-            base_url=self.broker_url,
-            timeout_seconds=self.timeout_seconds,
-        )
-        if self.mode == "live":
-            reported = self._broker.get_account().account_number
-            if not self.live_confirm or self.live_confirm != reported:
-                raise ConfigError(
-                    "live mode needs ALCHEMISER_LIVE_CONFIRM set to the account number the broker"
-                    " reports; it is missing or does not match, so nothing was placed"
-                )
-
-    def _start_stand_in(self) -> SimulatorServer:
-        """The stand-in at 15:45 New York on `sim_date`, or on today's latest session."""
-        at = dt.time.fromisoformat(self.sim_time)
-        day = dt.date.fromisoformat(self.sim_date) if self.sim_date else default_now().date()
-        now = session_time(day, at)
-        stored = stored_now(Path(self.sim_state_dir))
-        if stored is not None and now < stored <= now + STAND_IN_SLACK:
-            now = stored  # an earlier run's execution moved the clock on by its waits
+        at = dt.time.fromisoformat(self.sim_time) if self.mode == "embedded" else DEMO_TIME
+        day = dt.date.fromisoformat(self.sim_date) if self.mode == "embedded" and self.sim_date else None
+        stack = ExitStack()
         try:
-            return SimulatorServer(Path(self.sim_state_dir), now=now).start()
-        except ValueError as error:
-            raise ConfigError(
-                f"cannot start the stand-in in {self.sim_state_dir} at {now.isoformat()}: {error}"
-                " (its clock never moves backwards; use another ALCHEMISER_SIM_STATE)"
-            ) from error
+            session = stack.enter_context(
+                open_broker_session(
+                    self.mode,
+                    api_key=self.api_key,
+                    secret_key=self.secret_key,
+                    broker_url=self.broker_url,
+                    sim_state_dir=self.sim_state_dir,
+                    sim_date=day,
+                    sim_time=at,
+                    timeout_seconds=self.timeout_seconds,
+                )
+            )
+            if self.mode == "live":
+                check_live_confirm(session.broker, self.live_confirm)
+        except BaseException:
+            stack.close()
+            raise
+        self._session = stack
+        self._server = session.server
+        self._broker = session.broker
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._broker is not None:
-            self._broker.close()
-        if self._server is not None:
-            self._server.stop()
+        if self._session is not None:
+            self._session.close()  # closes the broker, then stops the stand-in
 
     def sleep(self, seconds: float) -> None:
         """Wait between execution steps: real time on Alpaca, simulated time on the stand-in."""

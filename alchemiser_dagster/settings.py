@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,6 +26,7 @@ from alchemiser_dagster.domain.execution.engine import ExecutionSettings
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings
 from alchemiser_dagster.domain.risk.limits import RiskLimits
 from alchemiser_dagster.notify.settings import AlertSettings
+from alchemiser_dagster.secrets import validate_reference
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS_FILE = "alchemiser.toml"
@@ -51,7 +52,11 @@ class Settings(BaseSettings):
     sim_date: dt.date | None = None
     sim_time: dt.time = dt.time(15, 45)
     broker_url: str | None = None
+    api_key_secret: str = "env:ALPACA_API_KEY"
+    secret_key_secret: str = "env:ALPACA_SECRET_KEY"
     live_confirm: str | None = None
+    accounts_file: Path | None = None
+    account: str | None = None
     failed_strategy_policy: FailedStrategyPolicy = "stop"
     broker_timeout_seconds: float = Field(default=10.0, gt=0)
     planning: PlanningSettings = PlanningSettings()
@@ -61,6 +66,11 @@ class Settings(BaseSettings):
     log_dir: Path = REPO_ROOT / ".alchemiser" / "logs"
     log_json_stderr: bool = False
     report_history_sessions: int = Field(default=30, ge=1, le=500)
+
+    @field_validator("api_key_secret", "secret_key_secret")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        return validate_reference(value)
 
     @classmethod
     def settings_customise_sources(

@@ -251,7 +251,7 @@ def test_paper_mode_without_keys_names_the_missing_variable(tmp_path: Path) -> N
     assert only_key.code == 1 and only_key.out == ""
     assert only_key.err == (
         "error: paper mode needs ALPACA_SECRET_KEY set in the environment"
-        " (the Alpaca keys are read from environment variables only)\n"
+        " (the settings api_key_secret / secret_key_secret name where the Alpaca keys are)\n"
     )
     neither = alchemiser(*args, env=base, cwd=tmp_path)
     assert neither.code == 1 and "ALPACA_API_KEY and ALPACA_SECRET_KEY" in neither.err

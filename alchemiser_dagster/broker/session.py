@@ -10,8 +10,9 @@ resource (one run) and the CLI commands that talk to the broker outside a run
   clock when an earlier run's execution waits moved it on by at most
   :data:`STAND_IN_SLACK`. The stand-in's own placeholder keys are used.
 - ``paper`` / ``live``: Alpaca's paper / live API, or ``broker_url`` when set, with the
-  given keys. :func:`open_broker` reads them from ``ALPACA_API_KEY`` /
-  ``ALPACA_SECRET_KEY``.
+  given keys. :func:`open_broker` resolves them from the settings' references
+  ``api_key_secret`` / ``secret_key_secret`` (default ``env:ALPACA_API_KEY`` /
+  ``env:ALPACA_SECRET_KEY``; ``aws-sm:`` for AWS Secrets Manager).
 
 Leaving the context closes the adapter's connections and stops the stand-in (its state on
 disk is complete). Keys are never formatted into a message.
@@ -37,10 +38,10 @@ from alchemiser_dagster.broker.simulator.server import (
 )
 from alchemiser_dagster.domain import calendar
 from alchemiser_dagster.domain.errors import ConfigError
+from alchemiser_dagster.secrets import env_name, resolve_secret
 from alchemiser_dagster.settings import Settings
 
 __all__ = [
-    "KEY_VARIABLES",
     "STAND_IN_SLACK",
     "BrokerSession",
     "broker_keys",
@@ -52,8 +53,6 @@ __all__ = [
 
 #: How far earlier runs' execution waits may have moved the stand-in past the run time.
 STAND_IN_SLACK: Final = dt.timedelta(hours=2)
-#: The environment variables holding the Alpaca keys for ``paper`` and ``live``.
-KEY_VARIABLES: Final = ("ALPACA_API_KEY", "ALPACA_SECRET_KEY")
 
 
 @dataclass(frozen=True)
@@ -137,15 +136,21 @@ def check_live_confirm(broker: AlpacaBroker, live_confirm: str | None) -> None:
         )
 
 
-def broker_keys(mode: str, environ: Mapping[str, str]) -> tuple[str, str]:
-    """``(ALPACA_API_KEY, ALPACA_SECRET_KEY)`` from ``environ``; a ConfigError names any missing."""
-    missing = [name for name in KEY_VARIABLES if not environ.get(name, "").strip()]
+def broker_keys(settings: Settings, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The Alpaca keys the settings' references point at (env: or aws-sm:), resolved now.
+
+    A missing environment variable is a ConfigError naming every one that is missing.
+    """
+    refs = (("api_key_secret", settings.api_key_secret), ("secret_key_secret", settings.secret_key_secret))
+    source = os.environ if environ is None else environ
+    missing = [name for _, ref in refs if (name := env_name(ref)) and not source.get(name, "").strip()]
     if missing:
         raise ConfigError(
-            f"{mode} mode needs {' and '.join(missing)} set in the environment"
-            " (the Alpaca keys are read from environment variables only)"
+            f"{settings.mode} mode needs {' and '.join(missing)} set in the environment"
+            " (the settings api_key_secret / secret_key_secret name where the Alpaca keys are)"
         )
-    return environ[KEY_VARIABLES[0]].strip(), environ[KEY_VARIABLES[1]].strip()
+    key, secret = (resolve_secret(ref, setting, source) for setting, ref in refs)
+    return key, secret
 
 
 @contextmanager
@@ -160,7 +165,7 @@ def open_broker(settings: Settings, environ: Mapping[str, str] | None = None) ->
         if settings.sim_date is not None:
             _require_session(settings.sim_date)
     else:
-        keys = broker_keys(settings.mode, os.environ if environ is None else environ)
+        keys = broker_keys(settings, environ)
     with open_broker_session(
         settings.mode,
         api_key=keys[0],

@@ -3,11 +3,14 @@
 Modes differ only in where the broker is and which keys reach it:
 - ``embedded`` (default): the local Alpaca stand-in is started on a free loopback port
   for the run, with persistent state under the ``sim_state`` setting; placeholder keys.
-- ``paper``: Alpaca's paper API with ``ALPACA_API_KEY`` / ``ALPACA_SECRET_KEY``.
+- ``paper``: Alpaca's paper API with the keys the settings ``api_key_secret`` /
+  ``secret_key_secret`` point at (default ``env:ALPACA_API_KEY`` / ``env:ALPACA_SECRET_KEY``,
+  or ``aws-sm:SECRET_ID#FIELD`` for AWS Secrets Manager).
 - ``live``: Alpaca's live API; the run also needs ``ALCHEMISER_LIVE_CONFIRM`` equal to
   the account number the broker reports, else it fails before any order.
-Keys are passed as `EnvVar`s, so run configs and the UI show the variable's name, never
-its value. ``broker_url`` points paper or live at another Alpaca-compatible endpoint.
+The resource holds the references only and resolves them when the run starts, so run
+configs, the UI and the event log never see a key. ``broker_url`` points paper or live at
+another Alpaca-compatible endpoint.
 """
 
 import datetime as dt
@@ -27,6 +30,7 @@ from alchemiser_dagster.domain.execution.pacing import PacedBroker
 from alchemiser_dagster.domain.strategy.config import AllocationConfig, load_allocation_config
 from alchemiser_dagster.notify.notifier import Notifier
 from alchemiser_dagster.notify.settings import AlertSettings
+from alchemiser_dagster.secrets import resolve_secret
 from alchemiser_dagster.settings import Settings
 
 
@@ -34,8 +38,9 @@ class BrokerResource(dg.ConfigurableResource):
     """The broker for one run; in embedded mode it also owns the stand-in's lifetime."""
 
     mode: str = "embedded"
-    api_key: str = "sim-key"
-    secret_key: str = "sim-secret"
+    # Where the keys are (env:NAME or aws-sm:ID[#FIELD]), resolved when the run starts.
+    api_key_secret: str = "env:ALPACA_API_KEY"
+    secret_key_secret: str = "env:ALPACA_SECRET_KEY"
     broker_url: str | None = None
     sim_state_dir: str = ""
     sim_date: str | None = None
@@ -51,13 +56,17 @@ class BrokerResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         at = dt.time.fromisoformat(self.sim_time) if self.mode == "embedded" else DEMO_TIME
         day = dt.date.fromisoformat(self.sim_date) if self.mode == "embedded" and self.sim_date else None
+        key, secret = ("", "")
+        if self.mode != "embedded":
+            key = resolve_secret(self.api_key_secret, "api_key_secret")
+            secret = resolve_secret(self.secret_key_secret, "secret_key_secret")
         stack = ExitStack()
         try:
             session = stack.enter_context(
                 open_broker_session(
                     self.mode,
-                    api_key=self.api_key,
-                    secret_key=self.secret_key,
+                    api_key=key,
+                    secret_key=secret,
                     broker_url=self.broker_url,
                     sim_state_dir=self.sim_state_dir,
                     sim_date=day,
@@ -137,8 +146,8 @@ def broker_resource(settings: Settings) -> BrokerResource:
         )
     return BrokerResource(
         mode=settings.mode,
-        api_key=dg.EnvVar("ALPACA_API_KEY"),
-        secret_key=dg.EnvVar("ALPACA_SECRET_KEY"),
+        api_key_secret=settings.api_key_secret,
+        secret_key_secret=settings.secret_key_secret,
         broker_url=settings.broker_url,
         live_confirm=settings.live_confirm,
         timeout_seconds=settings.broker_timeout_seconds,

@@ -1,7 +1,9 @@
 """The one Dagster `Definitions` object: the daily graph for the configured allocation.
 
 The settings (mode, allocation config, storage base, limits) are read once, here;
-assets never look at the mode (see pipeline/resources.py).
+assets never look at the mode (see pipeline/resources.py). With an account (one code
+location per account of an accounts file, see accounts.py) every asset and check key gets
+the prefix `<account>/` and the broker steps use the pool `broker-<account>`.
 """
 
 import dagster as dg
@@ -9,15 +11,15 @@ import dagster as dg
 from alchemiser_dagster.domain.strategy.config import load_allocation_config
 from alchemiser_dagster.pipeline.assets.backtest import backtest_job, backtest_report
 from alchemiser_dagster.pipeline.assets.execution import (
-    execution_result,
+    build_execution_result_asset,
+    build_ledger_check,
+    build_reconciliation_asset,
     fill_ledger,
-    ledger_matches_broker,
-    reconciliation,
 )
 from alchemiser_dagster.pipeline.assets.market import market_bars
 from alchemiser_dagster.pipeline.assets.portfolio import (
-    account_snapshot,
     allocation_comparison,
+    build_account_snapshot_asset,
     build_target_allocation_asset,
     rebalance_plan,
 )
@@ -25,9 +27,9 @@ from alchemiser_dagster.pipeline.assets.report import build_daily_report_asset, 
 from alchemiser_dagster.pipeline.assets.signals import build_signal_assets
 from alchemiser_dagster.pipeline.checks import ALL_CHECKS, build_signal_checks
 from alchemiser_dagster.pipeline.io_manager import ModelIOManager
-from alchemiser_dagster.pipeline.jobs import daily_rebalance_job
+from alchemiser_dagster.pipeline.jobs import build_daily_job
 from alchemiser_dagster.pipeline.resources import broker_resource, notifier_resource, settings_resource
-from alchemiser_dagster.pipeline.risk_checks import RISK_CHECKS
+from alchemiser_dagster.pipeline.risk_checks import build_risk_checks
 from alchemiser_dagster.pipeline.schedules import build_daily_schedule
 from alchemiser_dagster.pipeline.sensors import build_alert_sensors
 from alchemiser_dagster.settings import Settings, load_settings
@@ -37,30 +39,32 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """The graph for the configured allocation; settings are read here, once."""
     settings = settings or load_settings()
     config = load_allocation_config(settings.config)
+    pool = f"broker-{settings.account}" if settings.account else "broker"
+    assets = [
+        market_bars,
+        *build_signal_assets(config),
+        build_target_allocation_asset(config),
+        build_account_snapshot_asset(pool),
+        allocation_comparison,
+        rebalance_plan,
+        build_execution_result_asset(pool),
+        fill_ledger,
+        build_reconciliation_asset(pool),
+        build_daily_report_asset(config),
+        backtest_report,
+    ]
+    checks = [*ALL_CHECKS, report_delivered, *build_signal_checks(config)]
+    prefix = [settings.account] if settings.account else []
+    if settings.account:
+        assets, checks = with_key_prefix(assets, checks, settings.account)
+    daily_job = build_daily_job(settings.account)
     return dg.Definitions(
-        assets=[
-            market_bars,
-            *build_signal_assets(config),
-            build_target_allocation_asset(config),
-            account_snapshot,
-            allocation_comparison,
-            rebalance_plan,
-            execution_result,
-            fill_ledger,
-            reconciliation,
-            build_daily_report_asset(config),
-            backtest_report,
-        ],
-        asset_checks=[
-            *ALL_CHECKS,
-            *RISK_CHECKS,
-            ledger_matches_broker,
-            report_delivered,
-            *build_signal_checks(config),
-        ],
-        jobs=[daily_rebalance_job, backtest_job],
-        schedules=[build_daily_schedule(daily_rebalance_job)],
-        sensors=build_alert_sensors(daily_rebalance_job),
+        assets=assets,
+        # Checks with inputs beyond their asset are built on prefixed keys directly.
+        asset_checks=[*checks, *build_risk_checks(prefix), build_ledger_check(prefix)],
+        jobs=[daily_job, backtest_job],
+        schedules=[build_daily_schedule(daily_job)],
+        sensors=build_alert_sensors(daily_job),
         resources={
             "io_manager": ModelIOManager(base=settings.storage),
             "broker": broker_resource(settings),
@@ -68,6 +72,19 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             "notifier": notifier_resource(settings),
         },
     )
+
+
+def with_key_prefix(
+    assets: list[dg.AssetsDefinition], checks: list[dg.AssetChecksDefinition], prefix: str
+) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
+    """Every asset key, dependency and check target under `prefix/`, consistently."""
+    keys = {key for a in assets for key in a.keys} | {key.asset_key for c in checks for key in c.check_keys}
+    replacements = {key: key.with_prefix(prefix) for key in keys}
+    prefixed = [a.with_attributes(asset_key_replacements=replacements) for a in assets]
+    prefixed_checks = [
+        c.with_attributes(asset_key_replacements=replacements).coerce_to_checks_def() for c in checks
+    ]
+    return prefixed, prefixed_checks
 
 
 defs = build_definitions()

@@ -4,6 +4,8 @@ A plan that breaks any limit stops the run before `execution_result`: no order l
 Each check is its own row in the UI, named after its rule, with the violations listed.
 """
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from alchemiser_dagster.domain.portfolio.models import AccountSnapshot, RebalancePlan, TargetAllocation
@@ -12,18 +14,23 @@ from alchemiser_dagster.pipeline.partitions import nyse_sessions
 from alchemiser_dagster.pipeline.resources import SettingsResource
 
 
-def build_risk_check(rule: str) -> dg.AssetChecksDefinition:
+def build_risk_check(rule: str, prefix: Sequence[str] = ()) -> dg.AssetChecksDefinition:
+    """The check for one rule; `prefix` is the account's key prefix (its extra inputs are
+    keyed here, since Dagster's key replacement drops a check's additional inputs)."""
     check_rule = RULES[rule]
+
+    def key(name: str) -> dg.AssetKey:
+        return dg.AssetKey([*prefix, name])
 
     @dg.asset_check(
         partitions_def=nyse_sessions,
-        asset="rebalance_plan",
+        asset=key("rebalance_plan"),
         name=rule,
         blocking=True,
         description=(check_rule.__doc__ or rule).strip().splitlines()[0],
         additional_ins={
-            "account_snapshot": dg.AssetIn("account_snapshot"),
-            "target_allocation": dg.AssetIn("target_allocation"),
+            "account_snapshot": dg.AssetIn(key("account_snapshot")),
+            "target_allocation": dg.AssetIn(key("target_allocation")),
         },
     )
     def risk_check(
@@ -49,4 +56,5 @@ def build_risk_check(rule: str) -> dg.AssetChecksDefinition:
     return risk_check
 
 
-RISK_CHECKS = [build_risk_check(rule) for rule in RULES]
+def build_risk_checks(prefix: Sequence[str] = ()) -> list[dg.AssetChecksDefinition]:
+    return [build_risk_check(rule, prefix) for rule in RULES]

@@ -1,6 +1,7 @@
 """execution_result, fill_ledger and reconciliation for D."""
 
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 
 import dagster as dg
@@ -17,33 +18,38 @@ from alchemiser_dagster.pipeline.partitions import nyse_sessions
 from alchemiser_dagster.pipeline.resources import BrokerResource, SettingsResource
 
 
-@dg.asset(partitions_def=nyse_sessions, group_name="execution", pool="broker")
-def execution_result(
-    rebalance_plan: RebalancePlan, broker: BrokerResource, settings: SettingsResource
-) -> dg.Output[ExecutionResult]:
-    """Orders placed or adopted and what filled; a past or closed-market D places nothing."""
-    started = time.perf_counter()
-    kill_switch = KillSwitchStore(settings.settings().storage)
-    result = execute_plan(
-        broker.client(),
-        rebalance_plan,
-        settings=settings.settings().execution,
-        sleep=broker.sleep,
-        kill_switch=kill_switch.current,
-        journal=ExecutionJournal(settings.settings().storage),
-    )
-    return dg.Output(
-        result,
-        metadata={
-            "status": result.status,
-            "reason": result.reason,
-            "kill_switch": kill_switch.current(),
-            "orders_placed": result.orders_placed,
-            "orders_adopted": result.orders_adopted,
-            "filled": sum(1 for o in result.outcomes if o.filled_qty > 0),
-            "seconds": round(time.perf_counter() - started, 3),
-        },
-    )
+def build_execution_result_asset(pool: str) -> dg.AssetsDefinition:
+    """execution_result, in the broker pool of its account."""
+
+    @dg.asset(partitions_def=nyse_sessions, group_name="execution", pool=pool)
+    def execution_result(
+        rebalance_plan: RebalancePlan, broker: BrokerResource, settings: SettingsResource
+    ) -> dg.Output[ExecutionResult]:
+        """Orders placed or adopted and what filled; a past or closed-market D places nothing."""
+        started = time.perf_counter()
+        kill_switch = KillSwitchStore(settings.settings().storage)
+        result = execute_plan(
+            broker.client(),
+            rebalance_plan,
+            settings=settings.settings().execution,
+            sleep=broker.sleep,
+            kill_switch=kill_switch.current,
+            journal=ExecutionJournal(settings.settings().storage),
+        )
+        return dg.Output(
+            result,
+            metadata={
+                "status": result.status,
+                "reason": result.reason,
+                "kill_switch": kill_switch.current(),
+                "orders_placed": result.orders_placed,
+                "orders_adopted": result.orders_adopted,
+                "filled": sum(1 for o in result.outcomes if o.filled_qty > 0),
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )
+
+    return execution_result
 
 
 @dg.asset(partitions_def=nyse_sessions, group_name="execution", kinds={"pandas"})
@@ -66,44 +72,54 @@ def fill_ledger(
     )
 
 
-@dg.asset_check(
-    partitions_def=nyse_sessions,
-    asset="fill_ledger",
-    description="The ledger equals the broker's own fills of our orders, to the cent.",
-    additional_ins={"execution_result": dg.AssetIn("execution_result")},
-)
-def ledger_matches_broker(
-    fill_ledger: pd.DataFrame, execution_result: ExecutionResult, broker: BrokerResource
-) -> dg.AssetCheckResult:
-    client = broker.client()
-    current = [client.get_order_by_client_id(o.client_order_id) for o in execution_result.orders]
-    problems = ledger_mismatches(fill_ledger, [o for o in current if o is not None])
-    missing = [
-        o.client_order_id for o, now in zip(execution_result.orders, current, strict=True) if now is None
-    ]
-    problems += [f"{coid}: no longer known to the broker" for coid in missing]
-    return dg.AssetCheckResult(
-        passed=not problems,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(problems[:10]) if problems else "ok",
-        metadata={"orders_checked": len(current), "problems": len(problems)},
+def build_ledger_check(prefix: Sequence[str] = ()) -> dg.AssetChecksDefinition:
+    """ledger_matches_broker on the account's fill_ledger (inputs keyed under `prefix`)."""
+
+    @dg.asset_check(
+        partitions_def=nyse_sessions,
+        asset=dg.AssetKey([*prefix, "fill_ledger"]),
+        description="The ledger equals the broker's own fills of our orders, to the cent.",
+        additional_ins={"execution_result": dg.AssetIn(dg.AssetKey([*prefix, "execution_result"]))},
     )
+    def ledger_matches_broker(
+        fill_ledger: pd.DataFrame, execution_result: ExecutionResult, broker: BrokerResource
+    ) -> dg.AssetCheckResult:
+        client = broker.client()
+        current = [client.get_order_by_client_id(o.client_order_id) for o in execution_result.orders]
+        problems = ledger_mismatches(fill_ledger, [o for o in current if o is not None])
+        missing = [
+            o.client_order_id for o, now in zip(execution_result.orders, current, strict=True) if now is None
+        ]
+        problems += [f"{coid}: no longer known to the broker" for coid in missing]
+        return dg.AssetCheckResult(
+            passed=not problems,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="; ".join(problems[:10]) if problems else "ok",
+            metadata={"orders_checked": len(current), "problems": len(problems)},
+        )
+
+    return ledger_matches_broker
 
 
-@dg.asset(partitions_def=nyse_sessions, group_name="execution", pool="broker")
-def reconciliation(
-    target_allocation: TargetAllocation, execution_result: ExecutionResult, broker: BrokerResource
-) -> dg.Output[Reconciliation]:
-    """Positions re-read after the trade and compared with the target."""
-    client = broker.client()
-    result = reconcile(target_allocation, execution_result, client.get_account(), client.get_positions())
-    return dg.Output(
-        result,
-        metadata={
-            "applicable": result.applicable,
-            "note": result.note,
-            "warnings": len(result.warnings),
-            "errors": len(result.errors),
-            "equity": float(result.equity),
-        },
-    )
+def build_reconciliation_asset(pool: str) -> dg.AssetsDefinition:
+    """reconciliation (re-reads the account), in the broker pool of its account."""
+
+    @dg.asset(partitions_def=nyse_sessions, group_name="execution", pool=pool)
+    def reconciliation(
+        target_allocation: TargetAllocation, execution_result: ExecutionResult, broker: BrokerResource
+    ) -> dg.Output[Reconciliation]:
+        """Positions re-read after the trade and compared with the target."""
+        client = broker.client()
+        result = reconcile(target_allocation, execution_result, client.get_account(), client.get_positions())
+        return dg.Output(
+            result,
+            metadata={
+                "applicable": result.applicable,
+                "note": result.note,
+                "warnings": len(result.warnings),
+                "errors": len(result.errors),
+                "equity": float(result.equity),
+            },
+        )
+
+    return reconciliation

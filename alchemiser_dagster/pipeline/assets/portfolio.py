@@ -1,6 +1,7 @@
 """target_allocation, account_snapshot, allocation_comparison and rebalance_plan for D."""
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -47,7 +48,9 @@ def build_target_allocation_asset(config: AllocationConfig) -> dg.AssetsDefiniti
             config.allocations,
             {name: None if e.failure is not None else e.weights for name, e in evaluations.items()},
             policy=policy,
-            last_targets=last_targets(ModelIOManager(base=settings.settings().storage), failed, session)
+            last_targets=last_targets(
+                ModelIOManager(base=settings.settings().storage), failed, session, context.asset_key.path[:-1]
+            )
             if policy == "last_target"
             else None,
         )
@@ -76,7 +79,11 @@ def build_target_allocation_asset(config: AllocationConfig) -> dg.AssetsDefiniti
 
 
 def last_targets(
-    storage: ModelIOManager, strategies: list[str], session: dt.date, lookback: int = LAST_TARGET_LOOKBACK
+    storage: ModelIOManager,
+    strategies: list[str],
+    session: dt.date,
+    prefix: Sequence[str] = (),
+    lookback: int = LAST_TARGET_LOOKBACK,
 ) -> dict[str, tuple[dt.date, dict[str, float]]]:
     """Each strategy's latest successful stored weights from a session before `session`."""
     found: dict[str, tuple[dt.date, dict[str, float]]] = {}
@@ -84,28 +91,33 @@ def last_targets(
         day = session
         for _ in range(lookback):
             day = previous_session(day)
-            stored = storage.stored_model(list(signal_key(name).path), day.isoformat())
+            stored = storage.stored_model([*prefix, *signal_key(name).path], day.isoformat())
             if isinstance(stored, StrategyEvaluation) and stored.failure is None and stored.weights:
                 found[name] = (day, stored.weights)
                 break
     return found
 
 
-@dg.asset(partitions_def=nyse_sessions, group_name="account", pool="broker")
-def account_snapshot(
-    context: dg.AssetExecutionContext, target_allocation: TargetAllocation, broker: BrokerResource
-) -> dg.Output[AccountSnapshot]:
-    """Cash, equity, positions, open orders, asset facts and quotes; any failed read fails it."""
-    snapshot = take_snapshot(broker.client(), target_allocation.weights, session_of(context))
-    return dg.Output(
-        snapshot,
-        metadata={
-            "equity": float(snapshot.account.equity),
-            "cash": float(snapshot.account.cash),
-            "positions": len(snapshot.positions),
-            "open_orders": len(snapshot.open_orders),
-        },
-    )
+def build_account_snapshot_asset(pool: str) -> dg.AssetsDefinition:
+    """account_snapshot, in the broker pool of its account (one broker user at a time)."""
+
+    @dg.asset(partitions_def=nyse_sessions, group_name="account", pool=pool)
+    def account_snapshot(
+        context: dg.AssetExecutionContext, target_allocation: TargetAllocation, broker: BrokerResource
+    ) -> dg.Output[AccountSnapshot]:
+        """Cash, equity, positions, open orders, asset facts and quotes; any failed read fails it."""
+        snapshot = take_snapshot(broker.client(), target_allocation.weights, session_of(context))
+        return dg.Output(
+            snapshot,
+            metadata={
+                "equity": float(snapshot.account.equity),
+                "cash": float(snapshot.account.cash),
+                "positions": len(snapshot.positions),
+                "open_orders": len(snapshot.open_orders),
+            },
+        )
+
+    return account_snapshot
 
 
 @dg.asset(partitions_def=nyse_sessions, group_name="portfolio")

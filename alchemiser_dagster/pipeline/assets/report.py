@@ -1,6 +1,7 @@
 """daily_report for D: built from the day's stored assets, published as HTML and by email."""
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -36,7 +37,9 @@ from alchemiser_dagster.reporting.html import data_uri
 from alchemiser_dagster.reporting.publish import publish_daily_report
 
 
-def equity_history(storage: ModelIOManager, session: dt.date, sessions: int) -> list[EquityPoint]:
+def equity_history(
+    storage: ModelIOManager, session: dt.date, sessions: int, prefix: Sequence[str] = ()
+) -> list[EquityPoint]:
     """Equity after the trade and traded notional of the stored sessions before `session`.
 
     Sessions whose day placed nothing (a backfill, a closed market) are left out: their
@@ -46,10 +49,10 @@ def equity_history(storage: ModelIOManager, session: dt.date, sessions: int) -> 
     day = session
     for _ in range(sessions):
         day = previous_session(day)
-        stored = storage.stored_model(["reconciliation"], day.isoformat())
+        stored = storage.stored_model([*prefix, "reconciliation"], day.isoformat())
         if not isinstance(stored, Reconciliation) or not stored.applicable:
             continue
-        ledger = storage.stored_frame(["fill_ledger"], day.isoformat())
+        ledger = storage.stored_frame([*prefix, "fill_ledger"], day.isoformat())
         traded = ledger_notional(ledger) if ledger is not None else Decimal(0)
         points.append(EquityPoint(session=day, equity=stored.equity, traded_notional=traded))
     return points
@@ -110,10 +113,15 @@ def build_daily_report_asset(config: AllocationConfig) -> dg.AssetsDefinition:
             reconciliation,
             alerts=alerts_so_far(context, AlertLog(values.storage), session),
             history=equity_history(
-                ModelIOManager(base=values.storage), session, values.report_history_sessions
+                ModelIOManager(base=values.storage),
+                session,
+                values.report_history_sessions,
+                context.asset_key.path[:-1],
             ),
         )
-        published = publish_daily_report(report, values.storage, sender)
+        # Next to the stored assets: under the account's key prefix when there is one.
+        folder = "/".join([values.storage.rstrip("/"), *context.asset_key.path[:-1]])
+        published = publish_daily_report(report, folder, sender)
         context.log.info(f"daily report: {report.headline}; email {published.report.delivery.detail}")
         inline = {name: data_uri(png) for name, png in published.charts.items()}
         return dg.Output(

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 PROD_YAML = ROOT / "deploy" / "prod" / "dagster.yaml"
 D = dt.date(2024, 6, 28)  # a session; the stand-in's clock is 15:45 New York, market open
-ACCOUNT_TAGS = ("dagster/partition/account", "alchemiser/account")
+ACCOUNT_TAGS = ("alchemiser/account",)
 
 
 @pytest.fixture
@@ -159,7 +159,7 @@ def test_prod_yaml_builds_the_production_instance(prod_home: Path) -> None:
         )
         assert concurrency.pool_config.default_pool_limit == 1
         assert concurrency.pool_config.pool_granularity is not None
-        assert concurrency.pool_config.pool_granularity.value == "op"
+        assert concurrency.pool_config.pool_granularity.value == "run"
         assert instance.global_op_concurrency_default_limit == 1
 
         assert instance.run_monitoring_enabled
@@ -216,20 +216,14 @@ def test_account_tags_allow_one_queued_run_per_account(prod_home: Path) -> None:
                 ("A again", tags("A")),
                 ("B first", tags("B")),
                 ("B second", tags("B")),
-                ("A by partition tag only", tags("A", "dagster/partition/account")),
-                ("A by alchemiser tag only", tags("A", "alchemiser/account")),
-                ("C by alchemiser tag only", tags("C", "alchemiser/account")),
+                ("C", tags("C")),
                 ("no account", {}),
             ]
         }
         with QueuedRunCoordinatorDaemon(interval_seconds=1) as daemon:
             dequeued = daemon._get_runs_to_dequeue(instance, instance.get_concurrency_config(), None)
     names = {run_id: name for name, run_id in queued.items()}
-    assert sorted(names[run.run_id] for run in dequeued) == [
-        "B first",
-        "C by alchemiser tag only",
-        "no account",
-    ]
+    assert sorted(names[run.run_id] for run in dequeued) == ["B first", "C", "no account"]
 
 
 def test_daily_job_runs_on_postgres_with_compute_logs_in_s3(
@@ -254,14 +248,12 @@ def test_daily_job_runs_on_postgres_with_compute_logs_in_s3(
         assert result.success
         run_id = result.run_id
         assert result.asset_value("execution_result").status == "SUCCESS"
-        # Pooled steps claimed their slots in PostgreSQL: each pool exists with the default
-        # one slot, and every slot is free again after the run.
-        pools = instance.event_log_storage.get_concurrency_keys()
-        assert pools, "the daily job's broker steps use pools"
-        for pool in pools:
-            info = instance.event_log_storage.get_concurrency_info(pool)
-            assert info.slot_count == 1, (pool, info)
-            assert info.active_slot_count == 0 and not info.pending_steps, (pool, info)
+        # The run records the pools its broker steps use: with granularity `run`, the queue
+        # holds any other run of that pool while this one is in progress (tested with the
+        # daemon in test_accounts_backfill.py).
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.run_op_concurrency is not None
+        assert set(run.run_op_concurrency.all_pools or []) == {"broker"}
 
     assert_run_in_postgres(postgres_server, postgres_db, run_id)
 

@@ -63,8 +63,11 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         # Checks with inputs beyond their asset are built on prefixed keys directly.
         asset_checks=[*checks, *build_risk_checks(prefix), build_ledger_check(prefix)],
         jobs=[daily_job, backtest_job],
+        # Runs launched from the asset graph or as asset backfills use Dagster's implicit
+        # asset job: in-process too (the graph is a short chain; sqlite locks otherwise).
+        executor=dg.in_process_executor,
         schedules=[build_daily_schedule(daily_job)],
-        sensors=build_alert_sensors(daily_job),
+        sensors=build_alert_sensors(),
         resources={
             "io_manager": ModelIOManager(base=settings.storage),
             "broker": broker_resource(settings),

@@ -12,12 +12,9 @@ a tick fails half-way and is retried.
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import dagster as dg
-
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from alchemiser_dagster.domain.alerts import Alert, Severity, check_alert_id, run_url, step_alert_id
 from alchemiser_dagster.pipeline.failures import BLOCKING_CHECK_ERROR, StepFailure, step_failures
@@ -139,7 +136,7 @@ def run_failure_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, ui_url:
     return alerts
 
 
-def build_alert_sensors(job: "dg.JobDefinition | UnresolvedAssetJobDefinition") -> list[dg.SensorDefinition]:
+def build_alert_sensors() -> list[dg.SensorDefinition]:
     @dg.sensor(
         name="check_failure_alert_sensor",
         minimum_interval_seconds=30,
@@ -163,9 +160,9 @@ def build_alert_sensors(job: "dg.JobDefinition | UnresolvedAssetJobDefinition") 
 
     @dg.run_failure_sensor(
         name="run_failure_alert_sensor",
-        monitored_jobs=[job],
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="One alert per failed step of a daily run (blocking-check failures excepted).",
+        description="One alert per failed step of any run of this code location (the daily job,"
+        " backfills and runs launched from the asset graph); blocking-check failures excepted.",
     )
     def run_failure_alert_sensor(context: dg.RunFailureSensorContext, notifier: NotifierResource) -> None:
         sender = notifier.notifier()

@@ -28,7 +28,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROD_YAML = ROOT / "deploy" / "prod" / "dagster.yaml"
 
 SUPERUSER = "postgres"
 ROLE = "alchemiser_dagster"
@@ -216,3 +220,48 @@ def s3_server() -> Iterator[S3Server]:
         yield s3
     finally:
         server.stop()
+
+
+@pytest.fixture
+def prod_home(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_server: PostgresServer,
+    postgres_db: str,
+    s3_server: S3Server,
+) -> Path:
+    """A DAGSTER_HOME holding the production dagster.yaml, with its environment set."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROD_YAML, home / "dagster.yaml")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    env = {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": postgres_server.host,
+        "DAGSTER_PG_PORT": str(postgres_server.port),
+        "DAGSTER_PG_USER": postgres_server.role,
+        "DAGSTER_PG_PASSWORD": postgres_server.password,
+        "DAGSTER_PG_DB": postgres_db,
+        "DAGSTER_COMPUTE_LOGS_BUCKET": s3_server.bucket,
+        "DAGSTER_COMPUTE_LOGS_PREFIX": f"compute-logs/{postgres_db}",
+        # Only S3 goes to the stand-in; boto3 reads this itself (no endpoint in the yaml).
+        "AWS_ENDPOINT_URL_S3": s3_server.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        # The structured run log handler of python_logs writes here, not into the checkout.
+        "ALCHEMISER_LOG_DIR": str(tmp_path / "logs"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return home
+
+
+@contextlib.contextmanager
+def loaded(home: Path) -> Iterator[dg.DagsterInstance]:
+    """A fresh instance object from the file, disposed (connection pools closed) after."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        yield instance

@@ -13,13 +13,11 @@ import contextlib
 import datetime as dt
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +28,8 @@ from dagster._core.test_utils import create_run_for_test
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
+from tests.prod.conftest import loaded
+
 if TYPE_CHECKING:
     from tests.prod.conftest import PostgresServer, S3Server
 
@@ -37,51 +37,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PROD_YAML = ROOT / "deploy" / "prod" / "dagster.yaml"
 D = dt.date(2024, 6, 28)  # a session; the stand-in's clock is 15:45 New York, market open
 ACCOUNT_TAGS = ("alchemiser/account",)
-
-
-@pytest.fixture
-def prod_home(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    postgres_server: PostgresServer,
-    postgres_db: str,
-    s3_server: S3Server,
-) -> Path:
-    """A DAGSTER_HOME holding the production dagster.yaml, with its environment set."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROD_YAML, home / "dagster.yaml")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    env = {
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_HOST": postgres_server.host,
-        "DAGSTER_PG_PORT": str(postgres_server.port),
-        "DAGSTER_PG_USER": postgres_server.role,
-        "DAGSTER_PG_PASSWORD": postgres_server.password,
-        "DAGSTER_PG_DB": postgres_db,
-        "DAGSTER_COMPUTE_LOGS_BUCKET": s3_server.bucket,
-        "DAGSTER_COMPUTE_LOGS_PREFIX": f"compute-logs/{postgres_db}",
-        # Only S3 goes to the stand-in; boto3 reads this itself (no endpoint in the yaml).
-        "AWS_ENDPOINT_URL_S3": s3_server.endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-        # The structured run log handler of python_logs writes here, not into the checkout.
-        "ALCHEMISER_LOG_DIR": str(tmp_path / "logs"),
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return home
-
-
-@contextlib.contextmanager
-def loaded(home: Path) -> Iterator[dg.DagsterInstance]:
-    """A fresh instance object from the file, disposed (connection pools closed) after."""
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        yield instance
 
 
 def count(server: PostgresServer, db: str, sql: str, *args: object) -> int:

@@ -3,9 +3,10 @@
 One `alchemiser run` fills a fresh DAGSTER_HOME, `dagster-webserver` serves it, and Debian's
 chromium (driven by Playwright, no browser download) checks what an operator sees: every
 asset of the graph in the lineage view and the catalog, the run's partition materialized,
-every asset check passed, and the daily report's markdown rendered. The expected assets and
-checks come from the Definitions, so new ones are covered without editing this file.
-Screenshots go to tests/artifacts/ (git-ignored).
+every asset check passed, the daily report's markdown rendered, and the README's rerun and
+backfill path (Jobs -> daily_rebalance_job -> Materialize all… -> partition dialog). The
+expected assets and checks come from the Definitions, so new ones are covered without editing
+this file. Screenshots go to tests/artifacts/ (git-ignored).
 """
 
 import os
@@ -58,6 +59,7 @@ class GraphSpec:
     asset_keys: list[dg.AssetKey]
     groups: list[str]
     checks: dict[dg.AssetKey, list[str]]
+    daily_job_assets: int  # how many assets the daily job materializes
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory: pytest.TempPathFactory) -> GraphSpec:
     from alchemiser_dagster.definitions import build_definitions
+    from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME
 
     base = tmp_path_factory.mktemp("defs")
     with pytest.MonkeyPatch.context() as mp:
@@ -125,6 +128,7 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> GraphSpec:
         asset_keys=sorted(s.key for s in asset_specs),
         groups=sorted({s.group_name or "default" for s in asset_specs}),
         checks={key: sorted(names) for key, names in sorted(checks.items())},
+        daily_job_assets=len(defs.resolve_job_def(DAILY_JOB_NAME).asset_layer.selected_asset_keys),
     )
 
 
@@ -353,3 +357,73 @@ def test_daily_report_markdown_renders(page: Page, completed_run: CompletedRun) 
         shot(page, "daily_report-markdown")
     finally:
         page.set_viewport_size(VIEWPORT)
+
+
+def select_partitions(dialog: Locator, selection: str) -> None:
+    """Type into the dialog's partition field: a key, a list "a, b", or a range "[a...b]"."""
+    field = dialog.locator("input[type=text]")
+    field.fill(selection)
+    field.press("Enter")
+
+
+def launch_button(dialog: Locator) -> Locator:
+    """The dialog's primary button, the one after "Cancel"; its label depends on the selection."""
+    return dialog.get_by_role("button", name="Cancel", exact=True).locator("xpath=following::button[1]")
+
+
+def test_rerun_and_backfill_from_the_job_page(
+    page: Page, spec: GraphSpec, completed_run: CompletedRun
+) -> None:
+    """The README's path: Jobs -> daily_rebalance_job -> "Materialize all…" opens the partition
+    dialog; one session is "Launch 1 run", several are "Launch backfill". The single run is
+    launched: this instance has Dagster's default QueuedRunCoordinator and no daemon here, so
+    it stays Queued (no process starts) and is deleted at the end, leaving one run as before."""
+    from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME
+    from alchemiser_dagster.pipeline.partitions import nyse_sessions
+
+    sessions = nyse_sessions.get_partition_keys()
+    i = sessions.index(completed_run.partition)
+    day, earlier = sessions[i - 1], sessions[i - 2]  # the two sessions before the run's
+
+    # Link names start with their icon's name ("column_lineage Jobs", "job daily_rebalance_job info").
+    page.goto("/overview")
+    page.get_by_role("navigation").get_by_role("link", name="Jobs").click()
+    page.get_by_role("link", name=DAILY_JOB_NAME).click()
+    page.wait_for_url(re.compile(f"/jobs/{DAILY_JOB_NAME}$"))
+    page.locator("button", has_text="Materialize all…").click()
+    dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize")
+    expect(dialog.get_by_text(f"Launch runs to materialize {spec.daily_job_assets} assets")).to_be_visible()
+    expect(dialog.get_by_text("Partition selection", exact=True)).to_be_visible()
+
+    select_partitions(dialog, f"[{earlier}...{day}]")
+    expect(dialog.get_by_text("2 partitions", exact=True)).to_be_visible()
+    expect(launch_button(dialog)).to_have_text("Launch backfill")
+    expect(launch_button(dialog)).to_be_enabled()
+    shot(page, "backfill-dialog")
+
+    select_partitions(dialog, day)
+    expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
+    expect(launch_button(dialog)).to_have_text("Launch 1 run")
+    shot(page, "rerun-dialog")
+
+    launch_button(dialog).click()
+    toast = page.get_by_text(re.compile(r"^Launched run [0-9a-f]{8}$"))
+    expect(toast).to_be_visible()
+    short_id = toast.inner_text().split()[-1]
+    expect(dialog).to_have_count(0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", completed_run.env["DAGSTER_HOME"])
+        with dg.DagsterInstance.get() as instance:
+            (run,) = [r for r in instance.get_runs() if r.run_id.startswith(short_id)]
+            try:
+                assert (run.job_name, run.tags["dagster/partition"]) == (DAILY_JOB_NAME, day)
+                assert run.status == dg.DagsterRunStatus.QUEUED  # no daemon to dequeue it
+                page.goto("/runs")
+                link = page.get_by_role("link", name=f"run {short_id}")
+                row = page.locator('[class*="rowGrid"]').filter(has=link)
+                expect(row).to_have_count(1)
+                for text in (f"partition: {day}", DAILY_JOB_NAME, "Queued"):
+                    expect(row).to_contain_text(text)
+                shot(page, "rerun-queued")
+            finally:
+                instance.delete_run(run.run_id)

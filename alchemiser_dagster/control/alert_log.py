@@ -17,6 +17,7 @@ from alchemiser_dagster.control.documents import control_path, read_document, wr
 from alchemiser_dagster.domain.alerts import Alert
 from alchemiser_dagster.domain.errors import StorageError
 from alchemiser_dagster.domain.portfolio.models import Record
+from alchemiser_dagster.storage import STORE_ERRORS
 
 
 class AlertRecord(Record):
@@ -46,11 +47,17 @@ class AlertLog:
 
     def for_session(self, session: dt.date) -> list[AlertRecord]:
         folder = control_path(self._base, "alerts", self._folder(session))
-        if not folder.exists():
+        try:
+            entries = list(folder.iterdir())
+        except (FileNotFoundError, NotADirectoryError):  # no alert yet (an object store has no empty folders)
             return []
+        except STORE_ERRORS as error:
+            raise StorageError(
+                f"{folder}: cannot list the alert log ({type(error).__name__}: {error})"
+            ) from error
         records = [
             self._read(path)
-            for path in folder.iterdir()
+            for path in entries
             if path.name.endswith(".json") and not path.name.startswith(".")
         ]
         return sorted((r for r in records if r is not None), key=lambda r: r.alert.occurred_at)

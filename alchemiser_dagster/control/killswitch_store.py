@@ -5,7 +5,9 @@ serves a local folder and an fsspec URL (`s3://bucket/prefix/storage` ->
 `s3://bucket/prefix/control/killswitch.json`). It is read and written only through
 `UPath.open()`. Local writes are atomic (a temporary file in the same folder, then
 `os.replace`) and serialised with an advisory lock where the OS has one; remote writes
-replace the object in one PUT.
+replace the object in one PUT (two simultaneous flips on S3 are not serialised: the
+later PUT wins). Every read goes to the store (no listing cache), so a flip made by
+another process is in force at the next read.
 
 Failing closed: a missing file means the switch was never flipped (ACTIVE), but a file
 that cannot be read or parsed is a `StorageError` naming it, never a silent ACTIVE.
@@ -22,7 +24,7 @@ from collections.abc import Iterator
 from pydantic import ValidationError
 from upath import UPath
 
-from alchemiser_dagster.control.documents import write_document
+from alchemiser_dagster.control.documents import CONTROL_DIR, read_document, write_document
 from alchemiser_dagster.domain.errors import ConfigError, StorageError
 from alchemiser_dagster.domain.risk.killswitch import (
     KillState,
@@ -30,15 +32,14 @@ from alchemiser_dagster.domain.risk.killswitch import (
     KillSwitchLog,
     parse_state,
 )
+from alchemiser_dagster.storage import is_local, storage_path
 
 try:  # POSIX only; elsewhere local writes are atomic but not serialised.
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-CONTROL_DIR = "control"
 FILE_NAME = "killswitch.json"
-LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
 
 
 def default_who() -> str:
@@ -53,7 +54,7 @@ class KillSwitchStore:
     """Reads and appends to the kill-switch log of one storage base."""
 
     def __init__(self, storage_base: str) -> None:
-        base = UPath(storage_base)
+        base = storage_path(storage_base)
         if base.parent == base:
             raise ConfigError(
                 f"storage base {storage_base!r} has no parent folder to hold {CONTROL_DIR}/{FILE_NAME}"
@@ -67,17 +68,13 @@ class KillSwitchStore:
 
     @property
     def is_local(self) -> bool:
-        return self._path.protocol in LOCAL_PROTOCOLS
+        return is_local(self._path)
 
     def read(self) -> KillSwitchLog:
         """The whole log; an empty one (ACTIVE) when the file does not exist yet."""
-        try:
-            with self._path.open("rb") as handle:
-                payload = handle.read()
-        except FileNotFoundError:
+        payload = read_document(self._path)
+        if payload is None:
             return KillSwitchLog()
-        except OSError as error:
-            raise StorageError(f"{self.location}: cannot read the kill switch ({error})") from error
         try:
             return KillSwitchLog.model_validate_json(payload)
         except ValidationError as error:

@@ -2,7 +2,8 @@
 
 Layout: ``<base>/<asset key path>/<partition>.json`` (or ``.parquet``). ``base`` is a
 local folder or any fsspec URL (``s3://bucket/prefix``) through universal-pathlib;
-files are read and written with ``path.open()`` only.
+files are read and written with ``path.open()`` only (see `alchemiser_dagster.storage`:
+local writes are atomic, remote ones one PUT, remote reads never use a stale listing).
 
 Every stored value carries its identity: ``schema_version``, ``correlation_id`` (the
 run id and the partition) and ``causation_id`` (the correlation ids of the upstream
@@ -24,6 +25,7 @@ from pydantic import BaseModel, PrivateAttr, ValidationError
 from upath import UPath
 
 from alchemiser_dagster.domain.errors import StorageError
+from alchemiser_dagster.storage import read_bytes, storage_path, write_bytes
 
 ENVELOPE_VERSION = 1
 PARQUET_KEY = b"alchemiser"
@@ -43,7 +45,7 @@ class ModelIOManager(dg.ConfigurableIOManager):
     # --- paths ------------------------------------------------------------------------
 
     def path_for(self, asset_path: list[str], partition: str | None, suffix: str) -> UPath:
-        return UPath(self.base).joinpath(*asset_path, f"{partition or 'latest'}{suffix}")
+        return storage_path(self.base, *asset_path, f"{partition or 'latest'}{suffix}")
 
     @staticmethod
     def _partition(context: dg.InputContext | dg.OutputContext) -> str | None:
@@ -86,9 +88,7 @@ class ModelIOManager(dg.ConfigurableIOManager):
 
     @staticmethod
     def _write(path: UPath, payload: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as handle:
-            handle.write(payload)
+        write_bytes(path, payload, durable=False)
 
     # --- read -------------------------------------------------------------------------
 
@@ -98,10 +98,11 @@ class ModelIOManager(dg.ConfigurableIOManager):
         json_path = self.path_for(asset_path, partition, ".json")
         parquet_path = self.path_for(asset_path, partition, ".parquet")
         value: BaseModel | pd.DataFrame
-        if json_path.exists():
-            value, identity = self._read_model(json_path)
-        elif parquet_path.exists():
-            value, identity = self._read_frame(parquet_path)
+        # One read per candidate (no exists() first): fewer round trips on an object store.
+        if (payload := read_bytes(json_path)) is not None:
+            value, identity = self._parse_model(json_path, payload)
+        elif (payload := read_bytes(parquet_path)) is not None:
+            value, identity = self._parse_frame(parquet_path, payload)
         else:
             raise StorageError(
                 f"{context.asset_key.to_user_string()} has no stored value for partition {partition}"
@@ -115,18 +116,19 @@ class ModelIOManager(dg.ConfigurableIOManager):
     def stored_model(self, asset_path: list[str], partition: str) -> BaseModel | None:
         """A stored model of another partition (None when absent), e.g. yesterday's signal."""
         path = self.path_for(asset_path, partition, ".json")
-        return self._read_model(path)[0] if path.exists() else None
+        payload = read_bytes(path)
+        return None if payload is None else self._parse_model(path, payload)[0]
 
     def stored_frame(self, asset_path: list[str], partition: str) -> pd.DataFrame | None:
         """A stored table of another partition (None when absent), e.g. an earlier ledger."""
         path = self.path_for(asset_path, partition, ".parquet")
-        return self._read_frame(path)[0] if path.exists() else None
+        payload = read_bytes(path)
+        return None if payload is None else self._parse_frame(path, payload)[0]
 
     @staticmethod
-    def _read_model(path: UPath) -> tuple[BaseModel, dict[str, Any]]:
+    def _parse_model(path: UPath, payload: bytes) -> tuple[BaseModel, dict[str, Any]]:
         try:
-            with path.open("rb") as handle:
-                envelope = json.loads(handle.read())
+            envelope = json.loads(payload)
             module_name, _, class_name = envelope["model"].partition(":")
             if not module_name.startswith(TRUSTED_PACKAGE):
                 raise StorageError(f"{path}: refusing to load model type {envelope['model']!r}")
@@ -140,10 +142,9 @@ class ModelIOManager(dg.ConfigurableIOManager):
             raise StorageError(f"{path}: stored value does not match its model: {error}") from error
 
     @staticmethod
-    def _read_frame(path: UPath) -> tuple[pd.DataFrame, dict[str, Any]]:
+    def _parse_frame(path: UPath, payload: bytes) -> tuple[pd.DataFrame, dict[str, Any]]:
         try:
-            with path.open("rb") as handle:
-                table = pq.read_table(io.BytesIO(handle.read()))
+            table = pq.read_table(io.BytesIO(payload))
             identity = json.loads((table.schema.metadata or {}).get(PARQUET_KEY, b"{}"))
         except (pa.ArrowInvalid, OSError, json.JSONDecodeError) as error:
             raise StorageError(

@@ -1,8 +1,9 @@
 """A backtest's files: parquet tables, metrics.json, the charts and report.html.
 
 Same inputs, same bytes: no timestamps anywhere (the PNGs carry none, the page shows only
-the inputs), rows in session order. Paths may be local or fsspec URLs (written with
-`path.open()` only).
+the inputs), rows in session order. Paths may be local or fsspec URLs such as
+`s3://bucket/prefix/backtests/<id>` (written with `path.open()` only, through
+`alchemiser_dagster.storage`: atomic local files, one PUT per object).
 """
 
 import io
@@ -17,6 +18,7 @@ from upath import UPath
 from alchemiser_dagster.domain.backtest.engine import BacktestResult
 from alchemiser_dagster.reporting.backtest import backtest_html, render_charts
 from alchemiser_dagster.reporting.html import data_uri
+from alchemiser_dagster.storage import storage_path, write_bytes
 
 TABLES = ("equity", "holdings", "trades", "targets", "sleeves", "attribution")
 
@@ -29,15 +31,14 @@ def _parquet(frame: pd.DataFrame) -> bytes:
 
 
 def _write(path: UPath, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
-        handle.write(payload)
+    write_bytes(path, payload, durable=False)
 
 
 def write_backtest(
     result: BacktestResult, out: UPath, title: str, inputs: Mapping[str, str]
 ) -> dict[str, UPath]:
-    """Write every output under `out`; the paths written, by name."""
+    """Write every output under `out` (a folder or a URL); the paths written, by name."""
+    out = storage_path(out)
     paths: dict[str, UPath] = {}
     for name in TABLES:
         paths[name] = out.joinpath(f"{name}.parquet")

@@ -1,6 +1,7 @@
 """Publishing the daily report: charts and a self-contained HTML page next to the stored
-assets (`<storage>/daily_report/<D>.html`, `<D>-weights.png`, `<D>-equity.png`), and the
-email with the charts inline.
+assets (`<storage>/daily_report/<D>.html`, `<D>-weights.png`, `<D>-equity.png`; a local
+folder or an `s3://` URL, see `alchemiser_dagster.storage`), and the email with the charts
+inline.
 
 A failed email does not lose the report: it is written and stored either way, and the
 failure is recorded in the report's `delivery` (the `report_delivered` check fails on it).
@@ -10,12 +11,12 @@ from typing import NamedTuple
 
 from upath import UPath
 
-from alchemiser_dagster.control.documents import write_document
 from alchemiser_dagster.domain.errors import ConfigError, NotificationError
 from alchemiser_dagster.domain.report import DailyReport, Delivery
 from alchemiser_dagster.notify.notifier import Notifier
 from alchemiser_dagster.reporting.daily import daily_report_html, email_parts, render_charts
 from alchemiser_dagster.reporting.html import data_uri
+from alchemiser_dagster.storage import storage_path, write_bytes
 
 REPORT_FOLDER = "daily_report"
 
@@ -29,14 +30,14 @@ class Published(NamedTuple):
 
 def publish_daily_report(report: DailyReport, storage_base: str, notifier: Notifier) -> Published:
     charts = render_charts(report)
-    folder = UPath(storage_base).joinpath(REPORT_FOLDER)
+    folder = storage_path(storage_base, REPORT_FOLDER)
     day = report.session.isoformat()
     chart_paths = {name: folder.joinpath(f"{day}-{name}.png") for name in charts}
     for name, png in charts.items():
-        write_document(chart_paths[name], png)
+        write_bytes(chart_paths[name], png)
     html_path = folder.joinpath(f"{day}.html")
     page = daily_report_html(report, {name: data_uri(png) for name, png in charts.items()})
-    write_document(html_path, page.encode())
+    write_bytes(html_path, page.encode())
     subject, text, html = email_parts(report, charts)
     try:
         delivery = notifier.send_report(subject, text, html, charts)

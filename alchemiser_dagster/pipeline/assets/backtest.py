@@ -132,7 +132,7 @@ def backtest_report(
 
 backtest_job = dg.define_asset_job(
     name="backtest_job",
-    selection=dg.AssetSelection.assets(backtest_report),
+    selection=dg.AssetSelection.groups(BACKTEST_GROUP),
     executor_def=dg.in_process_executor,
     description="Backtest the configured strategies over a date range (set start/end in the launchpad).",
 )

@@ -18,16 +18,23 @@ from alchemiser_dagster.domain.portfolio.models import RebalancePlan
 
 
 class ExecutionJournal:
-    """One file per (session, account): `<storage>/../control/executions/<D>-<account>.json`."""
+    """One file per (session, account): `<storage>/../control/executions/<D>-<account>.json`.
 
-    def __init__(self, storage_base: str) -> None:
+    With several accounts (an accounts file), the file name also carries the account's name
+    (`<D>-<name>-<account number>.json`): two accounts never finish each other's plans,
+    even on brokers that report the same account number (the local stand-in does).
+    """
+
+    def __init__(self, storage_base: str, account: str | None = None) -> None:
         self._base = storage_base
+        self._account = account
 
     def location(self, session: dt.date, account_number: str) -> str:
         return str(self._path(session, account_number))
 
     def _path(self, session: dt.date, account_number: str) -> UPath:
-        return control_path(self._base, "executions", f"{session.isoformat()}-{account_number}.json")
+        name = f"{self._account}-{account_number}" if self._account else account_number
+        return control_path(self._base, "executions", f"{session.isoformat()}-{name}.json")
 
     def started(self, session: dt.date, account_number: str) -> RebalancePlan | None:
         path = self._path(session, account_number)

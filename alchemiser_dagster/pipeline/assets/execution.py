@@ -34,7 +34,7 @@ def build_execution_result_asset(pool: str) -> dg.AssetsDefinition:
             settings=settings.settings().execution,
             sleep=broker.sleep,
             kill_switch=kill_switch.current,
-            journal=ExecutionJournal(settings.settings().storage),
+            journal=ExecutionJournal(settings.settings().storage, settings.settings().account),
         )
         return dg.Output(
             result,

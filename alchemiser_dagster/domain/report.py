@@ -332,12 +332,18 @@ def weights_markdown(weights: Mapping[str, Decimal | float], title: str = "weigh
     return "\n".join(lines)
 
 
-def _pct(value: Decimal | None) -> str:
+def percent(value: Decimal | None) -> str:
+    """A weight as a percentage with two decimals; empty when unknown."""
     return "" if value is None else f"{float(value) * 100:.2f} %"
 
 
-def _opt(value: Decimal | None) -> str:
+def optional(value: object) -> str:
+    """A value as text; empty when unknown."""
     return "" if value is None else str(value)
+
+
+def _weight_row(w: WeightRow) -> str:
+    return f"| {w.symbol} | {percent(w.before)} | {percent(w.target)} | {percent(w.after)} |"
 
 
 def _md_row(cells: Sequence[object]) -> str:
@@ -378,7 +384,8 @@ def report_markdown(report: DailyReport, images: Mapping[str, str] | None = None
         parts += [f"![weights before, target and after]({images['weights']})", ""]
     parts += ["| symbol | before | target | after |", "|---|---:|---:|---:|"]
     parts += [
-        f"| {w.symbol} | {_pct(w.before)} | {_pct(w.target)} | {_pct(w.after)} |" for w in report.weights
+        f"| {w.symbol} | {percent(w.before)} | {percent(w.target)} | {percent(w.after)} |"
+        for w in report.weights
     ]
     parts += ["", "## Orders", "", f"{report.status}: {report.execution_reason}", ""]
     if report.orders:
@@ -392,10 +399,10 @@ def report_markdown(report: DailyReport, images: Mapping[str, str] | None = None
                     o.side,
                     o.requested_qty,
                     o.filled_qty,
-                    _opt(o.avg_price),
+                    optional(o.avg_price),
                     o.arrival_price,
-                    _opt(o.slippage_bps),
-                    _opt(o.slippage_usd),
+                    optional(o.slippage_bps),
+                    optional(o.slippage_usd),
                     o.orders,
                     o.status,
                 ]
@@ -431,7 +438,10 @@ def report_summary_markdown(report: DailyReport, limit: int = 990) -> str:
     if report.alerts:
         head.append(f"**{len(report.alerts)} alert(s)**: {report.alerts[0].where}")
     lines = ["; ".join(head), "", "| symbol | before | target | after |", "|---|---:|---:|---:|"]
-    rows = [f"| {w.symbol} | {_pct(w.before)} | {_pct(w.target)} | {_pct(w.after)} |" for w in report.weights]
+    rows = [
+        f"| {w.symbol} | {percent(w.before)} | {percent(w.target)} | {percent(w.after)} |"
+        for w in report.weights
+    ]
     text = "\n".join(lines)
     reserve = 40  # room for the "(n more rows ...)" line
     for shown, row in enumerate(rows):

@@ -1,6 +1,5 @@
 """The backtest rendered: equity and drawdown, weights over time, and an HTML page."""
 
-import io
 from collections.abc import Mapping
 
 import matplotlib
@@ -11,17 +10,12 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from alchemiser_dagster.domain.backtest.engine import BacktestResult
 from alchemiser_dagster.domain.backtest.metrics import Performance
+from alchemiser_dagster.reporting.charts import png_bytes
 from alchemiser_dagster.reporting.html import esc, image, page, table
 
 EQUITY = "equity"
 WEIGHTS = "weights"
 TOP_SYMBOLS = 12  # the rest of the book is drawn as one "other" band
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    return buffer.getvalue()
 
 
 def equity_drawdown_chart(equity: pd.DataFrame, title: str) -> bytes:
@@ -37,7 +31,7 @@ def equity_drawdown_chart(equity: pd.DataFrame, title: str) -> bytes:
     bottom.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     bottom.set_ylabel("drawdown")
     bottom.grid(alpha=0.3)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def weights_over_time_chart(holdings: pd.DataFrame, sessions: pd.Series, title: str) -> bytes:
@@ -60,7 +54,7 @@ def weights_over_time_chart(holdings: pd.DataFrame, sessions: pd.Series, title: 
     axes.set_ylim(0, 1.0)
     axes.set_title(title)
     figure.legend(loc="outside right upper", frameon=False, fontsize=8)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def render_charts(result: BacktestResult) -> dict[str, bytes]:

@@ -23,7 +23,8 @@ HEIGHT_IN = 3.6
 DPI = 100
 
 
-def _png(figure: Figure) -> bytes:
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as PNG, without the software tag (same figure, same bytes)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
@@ -48,7 +49,7 @@ def weights_chart(rows: Sequence[WeightRow], title: str) -> bytes:
     axes.set_title(title)
     figure.legend(loc="outside right upper", frameon=False)
     axes.grid(axis="y", alpha=0.3)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def equity_chart(points: Sequence[EquityPoint], title: str) -> bytes:
@@ -81,4 +82,4 @@ def equity_chart(points: Sequence[EquityPoint], title: str) -> bytes:
     axes.set_title(title)
     figure.legend(loc="outside right upper", frameon=False)
     axes.grid(axis="y", alpha=0.3)
-    return _png(figure)
+    return png_bytes(figure)

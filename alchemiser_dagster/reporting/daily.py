@@ -1,9 +1,8 @@
 """The daily report rendered: charts, a self-contained HTML page, and the email's parts."""
 
 from collections.abc import Mapping
-from decimal import Decimal
 
-from alchemiser_dagster.domain.report import DailyReport, report_markdown
+from alchemiser_dagster.domain.report import DailyReport, optional, percent, report_markdown
 from alchemiser_dagster.reporting.charts import equity_chart, weights_chart
 from alchemiser_dagster.reporting.html import esc, image, page, table
 
@@ -16,14 +15,6 @@ def render_charts(report: DailyReport) -> dict[str, bytes]:
         WEIGHTS: weights_chart(report.weights, f"Weights {report.session}: before, target, after"),
         EQUITY: equity_chart(report.equity_history, "Equity after each session's trade, and traded notional"),
     }
-
-
-def _pct(value: Decimal | None) -> str:
-    return "" if value is None else f"{float(value) * 100:.2f} %"
-
-
-def _opt(value: object) -> str:
-    return "" if value is None else str(value)
 
 
 def daily_report_html(report: DailyReport, sources: Mapping[str, str]) -> str:
@@ -56,7 +47,7 @@ def daily_report_html(report: DailyReport, sources: Mapping[str, str]) -> str:
             policy = f"; policy applied: {s.policy}" if s.policy else ""
             body.append(f'<p class="error">FAILED: {esc(s.failure)}{esc(policy)}</p>')
         if s.weights:
-            rows = [[symbol, _pct(weight)] for symbol, weight in sorted(s.weights.items())]
+            rows = [[symbol, percent(weight)] for symbol, weight in sorted(s.weights.items())]
             body.append(table(["symbol", "weight"], rows, [False, True]))
         decisions = [f"<li><code>{esc(d)}</code></li>" for d in s.decisions]
         if s.earlier_decisions:
@@ -70,7 +61,7 @@ def daily_report_html(report: DailyReport, sources: Mapping[str, str]) -> str:
     body.append(
         table(
             ["symbol", "before", "target", "after"],
-            [[w.symbol, _pct(w.before), _pct(w.target), _pct(w.after)] for w in report.weights],
+            [[w.symbol, percent(w.before), percent(w.target), percent(w.after)] for w in report.weights],
             [False, True, True, True],
         )
     )
@@ -81,8 +72,8 @@ def daily_report_html(report: DailyReport, sources: Mapping[str, str]) -> str:
                 ["symbol", "side", "requested", "filled", "avg price", "arrival", "slippage bps",
                  "slippage USD", "orders", "status"],
                 [
-                    [o.symbol, o.side, o.requested_qty, o.filled_qty, _opt(o.avg_price), o.arrival_price,
-                     _opt(o.slippage_bps), _opt(o.slippage_usd), o.orders, o.status]
+                    [o.symbol, o.side, o.requested_qty, o.filled_qty, optional(o.avg_price), o.arrival_price,
+                     optional(o.slippage_bps), optional(o.slippage_usd), o.orders, o.status]
                     for o in report.orders
                 ],
                 [False, False, True, True, True, True, True, True, True, False],

@@ -104,7 +104,8 @@ def backtest_report(
     stats = "\n".join(["| metric | value |", "|---|---:|", *[f"| {k} | {v} |" for k, v in metrics_rows(p)]])
     with paths[f"{EQUITY}_chart"].open("rb") as handle:
         chart = data_uri(handle.read())
-    attribution = result.attribution.fillna("-").to_markdown(index=False, floatfmt=".4f")
+    table = result.attribution.astype(object)
+    attribution = table.where(table.notna(), "-").to_markdown(index=False, floatfmt=".4f")
     summary = BacktestSummary(
         start=start,
         end=end,

@@ -97,6 +97,13 @@ def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> No
                 result.asset_value("reconciliation"),
             )
         )
+        pages = [
+            e.materialization.metadata["html"].value
+            for e in result.get_asset_materialization_events()
+            if e.materialization.asset_key.path[-1] == "daily_report" and "html" in e.materialization.metadata
+        ]
+        if pages:
+            click.echo(f"\nDaily report: {pages[0]}")
         click.echo(f"\nDagster run {result.run_id} (DAGSTER_HOME={home})")
 
 

@@ -6,11 +6,19 @@ exist during the trading day (without it, it appears only at midnight).
 """
 
 import datetime as dt
+import warnings
 from functools import cache
 
 import dagster as dg
 
 from alchemiser_dagster.domain.calendar import calendar_bounds, is_session
+
+# Checks are partitioned by session too (each result tied to its day in the UI and the
+# alerts). Dagster 1.13 calls partitioned checks a preview; the version is pinned exactly,
+# so the warning is known and silenced here, where every check module gets its partitions.
+warnings.filterwarnings(
+    "ignore", message="Specifying a partitions_def on an AssetCheckSpec is currently in preview"
+)
 
 FIRST_SESSION = "2019-01-02"
 TIMEZONE = "America/New_York"

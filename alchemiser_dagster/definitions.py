@@ -35,14 +35,6 @@ from alchemiser_dagster.pipeline.sensors import build_alert_sensors
 from alchemiser_dagster.settings import Settings, load_settings
 
 
-# Partitioned asset checks tie each check result to its session in the UI and the alerts.
-# Dagster 1.13 calls them a preview; the version is pinned exactly, so the warning is
-# known and silenced once here rather than printed by every command and run.
-warnings.filterwarnings(
-    "ignore", message="Specifying a partitions_def on an AssetCheckSpec is currently in preview"
-)
-
-
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """The graph for the configured allocation; settings are read here, once."""
     settings = settings or load_settings()

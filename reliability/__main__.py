@@ -29,9 +29,21 @@ def main() -> None:
     rows: list[Row] = []
     failures: list[str] = []
 
+    def progress(part: str, new_rows: list[Row]) -> None:
+        # Each part takes minutes to an hour: say what it found as it finishes, so an
+        # interrupted suite still leaves its figures.
+        for name, runs, survived, duplicates, lost in new_rows:
+            print(
+                f"[{time.perf_counter() - started:6.0f} s] {part}: {name}: {survived}/{runs} survived,"
+                f" {duplicates} duplicate orders, {lost} lost fills",
+                file=sys.stderr,
+                flush=True,
+            )
+
     cases = [(f, s) for f in fault_matrix.FAULTS for s in fault_matrix.CALL_SITES]
     matrix = fault_matrix.run_matrix(cases)
     rows += fault_matrix.table(matrix)
+    progress("fault matrix", fault_matrix.table(matrix))
     failures += [f"{r.fault} at {' '.join(r.site)}: {r.verdict}" for r in matrix if not r.survived]
 
     kills = []
@@ -40,10 +52,12 @@ def main() -> None:
             kills.append(kill_matrix.run_case(Path(scratch), boundary))
     rows.append(_row("SIGKILL at boundaries/walk", [(k.survived, k.verdict) for k in kills]))
     failures += [f"SIGKILL at {k.boundary}: {k.verdict}" for k in kills if not k.survived]
+    progress("kill matrix", rows[-1:])
 
     schedules = fault_schedules.explore(args.schedules)
     rows.append(_row("random fault schedules", [(ok and v.holds, v) for _, ok, v in schedules]))
     failures += [f"schedule {s}: {v}" for s, ok, v in schedules if not (ok and v.holds)]
+    progress("fault schedules", rows[-1:])
 
     fuzz = dsl_fuzz.fuzz(args.fuzz, seed=0)
     rows.append(("DSL parser fuzz", fuzz.inputs, fuzz.inputs - len(fuzz.crashes), 0, 0))

@@ -10,6 +10,7 @@ Run: `python -m reliability.fault_matrix [--quick]`.
 
 import argparse
 import datetime as dt
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -126,7 +127,11 @@ def run_matrix(cases: list[tuple[str, tuple[str, str]]]) -> list[CaseResult]:
     results = []
     for fault, site in cases:
         with tempfile.TemporaryDirectory() as scratch:
-            results.append(run_case(Path(scratch), fault, site))
+            result = run_case(Path(scratch), fault, site)
+        results.append(result)
+        if not result.survived:
+            # Said at once: the matrix takes most of an hour.
+            print(f"fault matrix: {fault} at {' '.join(site)}: {result.verdict}", file=sys.stderr, flush=True)
     return results
 
 

@@ -440,9 +440,9 @@ class AlpacaBroker:
     __str__ = __repr__
 
     def close(self) -> None:
-        """Close the HTTP connection pools."""
-        self._trading._session.close()
-        self._data._session.close()
+        """Close the HTTP connection pools of all three clients."""
+        for client in (self._trading, self._data, self._raw_data):
+            client._session.close()
 
     def __enter__(self) -> AlpacaBroker:
         return self

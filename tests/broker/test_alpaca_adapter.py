@@ -1019,6 +1019,22 @@ def test_sim_daily_bars_equal_the_frame(sim_broker: AlpacaBroker, sim_bars: pd.D
     assert none.empty and list(none.columns) == list(BAR_COLUMNS)
 
 
+def test_close_releases_every_clients_connections(sim: Any) -> None:
+    """Trading, market data and raw bars each keep their own pool; close() must empty all three."""
+    broker = AlpacaBroker(sim.api_key, sim.secret_key, base_url=sim.base_url, timeout_seconds=5)
+    broker.get_account()
+    broker.get_latest_quotes(["SPY"])
+    broker.get_daily_bars(["SPY"], dt.date(2024, 6, 3), dt.date(2024, 6, 28))
+    sessions = [broker._trading._session, broker._data._session, broker._raw_data._session]
+
+    def open_pools() -> list[int]:
+        return [len(s.get_adapter(sim.base_url).poolmanager.pools) for s in sessions]
+
+    assert open_pools() == [1, 1, 1]
+    broker.close()
+    assert open_pools() == [0, 0, 0]
+
+
 def test_sim_wrong_keys(sim: Any) -> None:
     broker = AlpacaBroker(KEY, SECRET, base_url=sim.base_url, timeout_seconds=5)
     with pytest.raises(BrokerAuthError) as info:

@@ -26,7 +26,7 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check alchemiser_dagster
+	$(BIN)/ruff format --check alchemiser_dagster bench reliability
 
 typecheck: install
 	$(BIN)/mypy alchemiser_dagster bench reliability

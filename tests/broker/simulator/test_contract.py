@@ -2,7 +2,9 @@
 
 For every fixture whose endpoint the simulator serves, the same call goes through the real
 alpaca-py client (asserting the parsed model type) and through ``requests`` (asserting same
-keys and JSON types as the fixture, recursively, per the fixtures README).
+keys and JSON types as the fixture, recursively, per the fixtures README). Then every field
+of every SDK model we get back is checked against the same model parsed from the fixture:
+what the SDK fills from Alpaca's body it must fill from ours, with the same type.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from alpaca.trading.requests import (
     LimitOrderRequest,
     MarketOrderRequest,
 )
+from pydantic import BaseModel
 
 from alchemiser_dagster.broker.simulator.server import SimulatorServer
 from tests.broker.simulator.conftest import buy_and_fill, clients
@@ -388,6 +391,72 @@ def test_fixture_contract(name: str, sim: SimulatorServer) -> None:
     if is_model is not None:
         assert is_model(sdk_result), f"{index['sdk_model']}: got {sdk_result!r}"
     _assert_timestamps(raw)
+
+
+def _models(value: Any) -> list[BaseModel]:
+    """The SDK models in a result: itself, a list's items, a dict's values, a BarSet's bars."""
+    if isinstance(value, BarSet):
+        return [bar for bars in value.data.values() for bar in bars]
+    if isinstance(value, list):
+        return [m for item in value for m in _models(item)]
+    if isinstance(value, dict):
+        return [m for item in value.values() for m in _models(item)]
+    return [value] if isinstance(value, BaseModel) else []
+
+
+def _reference(model: BaseModel, name: str) -> BaseModel | None:
+    """The same SDK model parsed from real Alpaca's body (the fixture)."""
+    body = fixture(name)
+    if isinstance(model, Bar | Quote | Trade):
+        key = "bars" if isinstance(model, Bar) else "quotes" if isinstance(model, Quote) else "trades"
+        symbol, items = next(iter(body[key].items()))
+        return type(model)(symbol, items[0] if isinstance(items, list) else items)
+    item = body[0] if isinstance(body, list) else body
+    return type(model)(**item)
+
+
+def assert_fields_like_alpaca(ours: BaseModel, theirs: BaseModel, where: str, *, values_are_real: bool) -> None:
+    """Every field the SDK fills from real Alpaca's body it fills from ours, with the same type.
+
+    With ``values_are_real`` False (the OpenAPI placeholder) a field the placeholder fills may
+    be None in ours; where both are set the types must still agree.
+    """
+    for field in type(ours).model_fields:
+        if field in PDT_KEYS:
+            continue
+        mine, real = getattr(ours, field), getattr(theirs, field)
+        if real is None or (mine is None and not values_are_real):
+            continue
+        assert mine is not None, f"{where}.{field}: None from the stand-in, {real!r} from Alpaca"
+        if isinstance(real, BaseModel):
+            assert_fields_like_alpaca(mine, real, f"{where}.{field}", values_are_real=values_are_real)
+        elif isinstance(real, list) and real and isinstance(real[0], BaseModel):
+            assert mine, f"{where}.{field}: empty where Alpaca has items"
+            for i, item in enumerate(mine):
+                assert_fields_like_alpaca(item, real[0], f"{where}.{field}[{i}]", values_are_real=values_are_real)
+        elif field in DECIMAL_KEYS:
+            # Alpaca sends decimals as strings; some fixtures were recorded with numbers.
+            assert isinstance(mine, str), f"{where}.{field}: decimal {mine!r} must stay a string"
+        else:
+            assert type(mine) is type(real), f"{where}.{field}: {mine!r} vs Alpaca's {real!r}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (_, is_model) in CASES.items() if is_model is not None))
+def test_sdk_models_have_every_field_alpaca_fills(name: str, sim: SimulatorServer) -> None:
+    """Each SDK call we make parses our answer into a model whose every field is set as from Alpaca."""
+    run, _ = CASES[name]
+    sdk_result, _ = run(Ctx(sim))
+    models = _models(sdk_result)
+    if name.endswith("_empty.json"):
+        assert not models
+        return
+    assert models, f"{name}: no SDK model in {sdk_result!r}"
+    for i, model in enumerate(models):
+        reference = _reference(model, name)
+        assert reference is not None
+        assert_fields_like_alpaca(
+            model, reference, f"{type(model).__name__}[{i}]", values_are_real=name != "GET_v2_orders.json"
+        )
 
 
 def _assert_timestamps(raw: Any) -> None:

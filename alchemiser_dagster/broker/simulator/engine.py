@@ -5,9 +5,11 @@ returns only after the commit, so the HTTP layer can never answer for state that
 persisted. The simulated clock only moves when told to (``set_clock``) or, in ``wall``
 mode, with real time; :meth:`SimEngine.advance` then replays the elapsed stretch of
 simulated time: queued orders fill at the first marketable instant (see
-:mod:`.fills`), DAY orders still open at their session's close expire. A symbol's fill
-rule (table ``fill_rules``) can hold its orders back ('never') or fill them in parts
-('partial': a fraction of the remainder per advance in which simulated time moved).
+:mod:`.fills`), DAY orders still open at their session's close expire. Fill rules (table
+``fill_rules``, keyed by ``*`` for all symbols, a symbol, or ``client_order_id:<id>``; the
+most specific wins) choose another fill model: hold orders back ('never'), fill them in
+parts ('partial': a fraction of the remainder per advance in which simulated time moved;
+'paper_like'), fill at once ('immediate') or reject them ('reject').
 
 Ids are derived (uuid5 of the account id and a sequence number) rather than random so
 that two runs fed the same requests produce the same state.
@@ -27,7 +29,14 @@ from pathlib import Path
 from alchemiser_dagster.broker.simulator import store
 from alchemiser_dagster.broker.simulator.assets import ASSET_NAMESPACE, asset_info
 from alchemiser_dagster.broker.simulator.faults import FaultBook
-from alchemiser_dagster.broker.simulator.fills import first_fill, first_open_instant
+from alchemiser_dagster.broker.simulator.fills import (
+    DEFAULT_FILL_MODE,
+    FILL_MODES,
+    first_fill,
+    first_immediate_fill,
+    first_open_instant,
+    paper_like_fraction,
+)
 from alchemiser_dagster.broker.simulator.prices import PriceBook
 from alchemiser_dagster.broker.simulator.queries import OPEN_STATUSES, StateQueries, dec, dec_str
 from alchemiser_dagster.broker.simulator.rules import (
@@ -55,8 +64,10 @@ _FRACTION_STEP = Decimal("0.000001")
 _VWAP_STEP = Decimal("0.000000001")
 _CENT = Decimal("0.01")
 _MICROSECOND = dt.timedelta(microseconds=1)
-#: Per-symbol fill modes (table ``fill_rules``); 'partial' carries a fraction.
-FILL_MODES = ("immediate", "never", "partial")
+#: Fill rule keys: ``*`` (every symbol), a symbol, or this prefix and a client order id.
+ALL_SYMBOLS = "*"
+CLIENT_ID_PREFIX = "client_order_id:"
+MODE_ALIASES = {"none": "never"}
 
 
 class SimEngine(StateQueries):
@@ -170,25 +181,39 @@ class SimEngine(StateQueries):
             self._write_clock(target, target, mode)
 
     def fill_rules(self) -> dict[str, str]:
-        """Per-symbol fill modes: 'never' keeps a symbol's orders open (to test waiting)."""
+        """Fill modes by rule key (``*``, a symbol or ``client_order_id:<id>``)."""
         rows = self._conn.execute("SELECT symbol, mode FROM fill_rules").fetchall()
         return {row["symbol"]: row["mode"] for row in rows}
 
     def fill_rule_details(self) -> dict[str, dict[str, str | None]]:
-        """Per-symbol ``{"mode", "fraction"}`` (the fraction is set for 'partial' only)."""
+        """Rule key -> ``{"mode", "fraction"}`` (the fraction is set for 'partial' only)."""
         rows = self._conn.execute("SELECT symbol, mode, fraction FROM fill_rules").fetchall()
         return {row["symbol"]: {"mode": row["mode"], "fraction": row["fraction"]} for row in rows}
 
-    def set_fill_rule(self, symbol: str, mode: str, fraction: Decimal | str | int | None = None) -> None:
-        """Persist a symbol's fill mode: 'immediate', 'never' or 'partial' with ``0 < fraction <= 1``.
+    def set_fill_rule(
+        self,
+        symbol: str | None,
+        mode: str,
+        fraction: Decimal | str | int | None = None,
+        *,
+        client_order_id: str | None = None,
+    ) -> None:
+        """Persist a fill mode for every symbol (``*``), one symbol, or one client order id.
 
-        'partial' fills ``fraction`` of an order's remaining quantity at each fill opportunity
-        (see :meth:`_apply_fill`).
+        Modes are :data:`~.fills.FILL_MODES` ('none' is 'never'). 'partial' needs
+        ``0 < fraction <= 1`` and fills that fraction of an order's remaining quantity at each
+        fill opportunity (see :meth:`_apply_fill`).
         """
+        mode = MODE_ALIASES.get(mode, mode)
         if mode not in FILL_MODES:
             raise SimError(
                 422, UNPROCESSABLE, f"fill mode must be one of {', '.join(FILL_MODES)}, got {mode!r}"
             )
+        if (symbol is None) == (client_order_id is None):
+            raise SimError(
+                422, UNPROCESSABLE, "a fill rule needs either a symbol ('*': all) or a client_order_id"
+            )
+        key = CLIENT_ID_PREFIX + client_order_id if client_order_id is not None else str(symbol).upper()
         part: Decimal | None = None
         if mode == "partial":
             try:
@@ -205,8 +230,16 @@ class SimEngine(StateQueries):
             self._conn.execute(
                 "INSERT INTO fill_rules (symbol, mode, fraction) VALUES (?, ?, ?) "
                 "ON CONFLICT (symbol) DO UPDATE SET mode = excluded.mode, fraction = excluded.fraction",
-                (symbol.upper(), mode, dec_str(part) if part is not None else None),
+                (key, mode, dec_str(part) if part is not None else None),
             )
+
+    @staticmethod
+    def _rule_for(order: sqlite3.Row, rules: dict[str, dict[str, str | None]]) -> dict[str, str | None]:
+        """The most specific rule: the order's client id, then its symbol, then ``*``."""
+        for key in (CLIENT_ID_PREFIX + order["client_order_id"], order["symbol"], ALL_SYMBOLS):
+            if key in rules:
+                return rules[key]
+        return {"mode": DEFAULT_FILL_MODE, "fraction": None}
 
     def advance(self) -> None:
         """Replay simulated time up to :meth:`now` (called at the start of every API request)."""
@@ -218,29 +251,39 @@ class SimEngine(StateQueries):
         last = parse_ts(row["last_advanced"])
         if target < last:
             return
-        events: list[tuple[dt.datetime, int, str, str, Decimal]] = []
+        events: list[tuple[dt.datetime, int, str, str, Decimal, Decimal | None]] = []
         rules = self.fill_rule_details()
         for order in self.orders(OPEN_STATUSES):
             lo = max(last, parse_ts(order["submitted_at"]))
             expires = parse_ts(order["expires_at"]) if order["expires_at"] else None
             hi = min(target, expires) if expires is not None else target
             limit = Decimal(order["limit_price"]) if order["limit_price"] else None
-            held_back = (rules.get(order["symbol"]) or {}).get("mode") == "never"
+            rule = self._rule_for(order, rules)
+            mode = rule["mode"]
+            held_back = mode == "never"
+            fills = self.order_fills(order["id"]) if order["status"] == "partially_filled" else []
             if order["status"] == "partially_filled":
                 # one fill per fill opportunity: the next one needs simulated time to have moved
-                fills = self.order_fills(order["id"])
                 held_back = held_back or target <= last
                 if fills:
                     lo = max(lo, parse_ts(fills[-1]["time"]) + _MICROSECOND)
+            fill_at = first_immediate_fill if mode == "immediate" else first_fill
             point = (
                 None
                 if held_back
-                else first_fill(self.book, order["symbol"], order["side"], order["type"], limit, lo, hi)
+                else fill_at(self.book, order["symbol"], order["side"], order["type"], limit, lo, hi)
             )
-            if point is not None:
-                events.append((point.time, order["seq"], "fill", order["id"], point.price))
+            fraction = Decimal(rule["fraction"]) if mode == "partial" and rule["fraction"] else None
+            if mode == "paper_like":
+                fraction = paper_like_fraction(order["id"], len(fills))
+            if mode == "reject":
+                rejected = first_open_instant(lo, hi)
+                if rejected is not None:
+                    events.append((rejected, order["seq"], "reject", order["id"], Decimal(0), None))
+            elif point is not None:
+                events.append((point.time, order["seq"], "fill", order["id"], point.price, fraction))
             if expires is not None and expires <= target:
-                events.append((expires, order["seq"], "expire", order["id"], Decimal(0)))
+                events.append((expires, order["seq"], "expire", order["id"], Decimal(0), None))
             elif point is None and order["status"] in ("accepted", "pending_new"):
                 opened = first_open_instant(lo, hi)
                 if opened is not None:
@@ -248,13 +291,20 @@ class SimEngine(StateQueries):
                         "UPDATE orders SET status = 'new', updated_at = ? WHERE id = ?",
                         (fmt_utc(opened), order["id"]),
                     )
-        for when, _, kind, order_id, price in sorted(events, key=lambda e: (e[0], e[1], e[2] != "fill")):
+        for when, _, kind, order_id, price, fraction in sorted(
+            events, key=lambda e: (e[0], e[1], e[2] != "fill")
+        ):
             current = self.order(order_id)
             if current is None or current["status"] not in OPEN_STATUSES:
                 continue  # filled in full (or canceled) by an earlier event of this advance
             if kind == "fill":
-                fraction = (rules.get(current["symbol"]) or {}).get("fraction")
-                self._apply_fill(current, when, price, Decimal(fraction) if fraction else None)
+                self._apply_fill(current, when, price, fraction)
+            elif kind == "reject":
+                stamp = fmt_utc(when)
+                self._conn.execute(
+                    "UPDATE orders SET status = 'rejected', updated_at = ?, reserved = '0' WHERE id = ?",
+                    (stamp, order_id),
+                )
             else:
                 stamp = fmt_utc(when)
                 self._conn.execute(

@@ -1,4 +1,4 @@
-"""When and at what price an open order fills (the v1 "full fill at the quote" model).
+"""When and at what price an open order fills, under each fill model the stand-in offers.
 
 Pure functions over a :class:`PriceBook`: given an order and a window of simulated time
 ``[lo, hi]`` (the stretch the engine advances over), find the first instant in a regular
@@ -9,13 +9,19 @@ at the limit or better. Because the intraday path is monotone within a session, 
 marketable instants of a session form a prefix or a suffix of the window, and a bisection
 over whole seconds finds the first one exactly (no sampling, no missed crossings).
 
-Later fill models (partial, reject, never, paper-like) slot in as alternatives to
-:func:`first_fill`; the engine only consumes the returned :class:`FillPoint`.
+That is the default model, ``spread_crossing``. The others (:data:`FILL_MODES`), set for
+all symbols, one symbol or one client order id: ``immediate`` fills every order in full at
+the first open instant (marketable: at the quote; else at its limit), ``partial`` fills a
+fixed fraction of the remainder per fill opportunity, ``paper_like`` is Alpaca paper
+(spread crossing, and about one fill in ten partial, drawn from the order id so a replay
+repeats it), ``never`` keeps orders open and ``reject`` rejects them at the first open
+instant. The engine only consumes the returned :class:`FillPoint` and fraction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -23,7 +29,20 @@ from alchemiser_dagster.broker.simulator.prices import PriceBook, Quote
 from alchemiser_dagster.broker.simulator.timeutil import NEW_YORK, session_bounds
 from alchemiser_dagster.domain import calendar
 
-__all__ = ["FillPoint", "first_fill", "first_open_instant"]
+__all__ = [
+    "DEFAULT_FILL_MODE",
+    "FILL_MODES",
+    "FillPoint",
+    "first_fill",
+    "first_immediate_fill",
+    "first_open_instant",
+    "paper_like_fraction",
+]
+
+FILL_MODES = ("spread_crossing", "immediate", "partial", "paper_like", "never", "reject")
+DEFAULT_FILL_MODE = "spread_crossing"
+#: Alpaca paper gives a random partial fill about 10 % of the time.
+PAPER_PARTIAL_ONE_IN = 10
 
 _EPS = dt.timedelta(microseconds=1)
 _SECOND = dt.timedelta(seconds=1)
@@ -100,3 +119,31 @@ def first_fill(
         assert qr is not None
         return FillPoint(right, _fill_price(qr, side))
     return None
+
+
+def first_immediate_fill(
+    book: PriceBook,
+    symbol: str,
+    side: str,
+    order_type: str,
+    limit_price: Decimal | None,
+    lo: dt.datetime,
+    hi: dt.datetime,
+) -> FillPoint | None:
+    """The first open instant of ``[lo, hi]``: at the quote if marketable, else at the limit."""
+    when = first_open_instant(lo, hi)
+    quote = book.quote(symbol, when) if when is not None else None
+    if when is None or quote is None:
+        return None
+    price = _fill_price(quote, side)
+    if order_type != "market" and limit_price is not None:
+        price = min(price, limit_price) if side == "buy" else max(price, limit_price)
+    return FillPoint(when, price)
+
+
+def paper_like_fraction(order_id: str, fills_so_far: int) -> Decimal | None:
+    """The fraction of the remainder this fill takes (None: all of it), seeded by the order."""
+    digest = hashlib.sha256(f"{order_id}:{fills_so_far}".encode()).digest()
+    if int.from_bytes(digest[:4], "big") % PAPER_PARTIAL_ONE_IN:
+        return None
+    return Decimal(10 + digest[4] % 81) / 100  # 0.10 .. 0.90

@@ -21,6 +21,7 @@ from urllib.parse import unquote
 from alchemiser_dagster.broker.simulator import marketdata, views
 from alchemiser_dagster.broker.simulator.engine import OPEN_STATUSES, SimEngine
 from alchemiser_dagster.broker.simulator.faults import parse_fault
+from alchemiser_dagster.broker.simulator.fills import FILL_MODES
 from alchemiser_dagster.broker.simulator.rules import MALFORMED, NOT_FOUND, SimError
 from alchemiser_dagster.broker.simulator.timeutil import parse_ts
 from alchemiser_dagster.domain import calendar
@@ -297,20 +298,21 @@ class SimApi:
             return ApiResponse(200, self.engine.fill_rules())
         if route == ("POST", "/_sim/fills"):
             body = req.json()
-            fraction = body.get("fraction") if isinstance(body, dict) else None
+            body = body if isinstance(body, dict) else {}
+            fraction = body.get("fraction")
+            symbol, client_order_id = body.get("symbol"), body.get("client_order_id")
             if not (
-                isinstance(body, dict)
-                and isinstance(body.get("symbol"), str)
-                and isinstance(body.get("mode"), str)
+                isinstance(body.get("mode"), str)
+                and (isinstance(symbol, str)) != (isinstance(client_order_id, str))
                 and (fraction is None or isinstance(fraction, str | int | Decimal))
             ):
                 raise SimError(
                     422,
                     MALFORMED,
-                    'body must be {"symbol": "SPY", "mode": "immediate" | "never" | "partial", '
-                    '"fraction": "0.5" (partial only)}',
+                    'body must be {"symbol": "SPY" (or "*": all symbols) | "client_order_id": "...", '
+                    f'"mode": {" | ".join(FILL_MODES)}, "fraction": "0.5" (partial only)}}',
                 )
-            self.engine.set_fill_rule(body["symbol"], body["mode"], fraction)
+            self.engine.set_fill_rule(symbol, body["mode"], fraction, client_order_id=client_order_id)
             return ApiResponse(200, self.engine.fill_rules())
         if path == "/_sim/faults" or path.startswith("/_sim/faults/"):
             return self._faults(req, path)

@@ -175,14 +175,23 @@ class SimulatorServer:
         """Move simulated time forward (tz-aware) and process fills and expiries up to it."""
         self.engine.set_clock(now)
 
-    def set_fill_rule(self, symbol: str, mode: str, fraction: Decimal | str | int | None = None) -> None:
-        """Persist a symbol's fill mode in the state (every server on this state dir obeys it).
+    def set_fill_rule(
+        self,
+        symbol: str | None,
+        mode: str,
+        fraction: Decimal | str | int | None = None,
+        *,
+        client_order_id: str | None = None,
+    ) -> None:
+        """Persist a fill model for ``*`` (all symbols), a symbol or a client order id.
 
-        'never' keeps the symbol's orders open; 'immediate' restores full fills; 'partial'
-        fills ``fraction`` (0 < f <= 1) of an order's remaining quantity at each fill
-        opportunity (status ``partially_filled`` until the last one).
+        Every server on this state dir obeys it; the most specific rule wins. 'spread_crossing'
+        is the default (fill at the quote once marketable); 'immediate' fills in full at the
+        first open instant; 'partial' fills ``fraction`` (0 < f <= 1) of the remainder at each
+        fill opportunity; 'paper_like' is Alpaca paper (one fill in ten partial); 'never'
+        ('none') keeps orders open; 'reject' rejects them. See :mod:`.fills`.
         """
-        self.engine.set_fill_rule(symbol, mode, fraction)
+        self.engine.set_fill_rule(symbol, mode, fraction, client_order_id=client_order_id)
 
     def add_fault(
         self,

@@ -14,6 +14,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from alchemiser_dagster.broker.simulator.fills import FILL_MODES
+
 __all__ = ["SCHEMA", "connect"]
 
 SCHEMA = """
@@ -78,7 +80,8 @@ CREATE TABLE IF NOT EXISTS positions (
 );
 CREATE TABLE IF NOT EXISTS fill_rules (
     symbol TEXT PRIMARY KEY,
-    mode TEXT NOT NULL CHECK (mode IN ('immediate', 'never', 'partial')),
+    mode TEXT NOT NULL
+        CHECK (mode IN ('spread_crossing', 'immediate', 'partial', 'paper_like', 'never', 'reject')),
     fraction TEXT
 );
 CREATE TABLE IF NOT EXISTS fault_rules (
@@ -125,22 +128,25 @@ def _migrate(conn: sqlite3.Connection) -> None:
     """Bring a state dir written by an older version up to :data:`SCHEMA` (idempotent).
 
     ``CREATE TABLE IF NOT EXISTS`` leaves existing tables alone, so two changes need help:
-    the ``fill_rules`` CHECK of the first version does not admit ``'partial'`` (SQLite
-    cannot alter a CHECK: the table is rebuilt, rules kept), and its ``fraction`` column
-    is added when missing. Runs in one IMMEDIATE transaction that re-reads the schema, so
-    two processes opening the same old state migrate it once.
+    an older ``fill_rules`` CHECK does not admit every mode of :data:`.fills.FILL_MODES`
+    (SQLite cannot alter a CHECK: the table is rebuilt, rules and fractions kept), and
+    the ``fraction`` column of the first version is added when missing. Runs in one
+    IMMEDIATE transaction that re-reads the schema, so two processes opening the same old
+    state migrate it once.
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
         row = conn.execute(
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'fill_rules'"
         ).fetchone()
-        if row is not None and "'partial'" not in str(row["sql"]):
+        if row is not None and any(f"'{mode}'" not in str(row["sql"]) for mode in FILL_MODES):
+            modes = ", ".join(f"'{mode}'" for mode in FILL_MODES)
             conn.execute(
                 "CREATE TABLE fill_rules_migrated (symbol TEXT PRIMARY KEY, "
-                "mode TEXT NOT NULL CHECK (mode IN ('immediate', 'never', 'partial')), fraction TEXT)"
+                f"mode TEXT NOT NULL CHECK (mode IN ({modes})), fraction TEXT)"
             )
-            conn.execute("INSERT INTO fill_rules_migrated (symbol, mode) SELECT symbol, mode FROM fill_rules")
+            kept = "symbol, mode, fraction" if "fraction" in _columns(conn, "fill_rules") else "symbol, mode"
+            conn.execute(f"INSERT INTO fill_rules_migrated ({kept}) SELECT {kept} FROM fill_rules")
             conn.execute("DROP TABLE fill_rules")
             conn.execute("ALTER TABLE fill_rules_migrated RENAME TO fill_rules")
         if "fraction" not in _columns(conn, "fill_rules"):

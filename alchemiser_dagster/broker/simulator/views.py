@@ -152,7 +152,7 @@ def order_json(row: sqlite3.Row) -> dict[str, Any]:
         "filled_at": row["filled_at"],
         "expired_at": row["expired_at"],
         "canceled_at": row["canceled_at"],
-        "failed_at": None,
+        "failed_at": row["updated_at"] if row["status"] == "rejected" else None,
         "replaced_at": None,
         "replaced_by": None,
         "replaces": None,

@@ -331,3 +331,40 @@ def test_open_orders_are_canceled_no_later_than_the_deadline(tmp_path: Path) -> 
         assert orders and all(o.status == "canceled" for o in orders)
         last_cancel = max(o.updated_at for o in orders if o.updated_at is not None)
         assert last_cancel.astimezone(NEW_YORK) <= deadline, last_cancel.astimezone(NEW_YORK)
+
+
+# --- orders the broker rejects after accepting them; Alpaca paper's fill model -----------------
+
+
+def test_orders_rejected_after_acceptance_leave_the_item_failed_and_nothing_filled(tmp_path: Path) -> None:
+    with stand_in(tmp_path, dt.time(15, 0)) as (server, broker):
+        plan = plan_of(broker, ("TSLA", "buy", "10"), ("QQQ", "buy", "5"))
+        server.set_fill_rule("TSLA", "reject")
+
+        result = execute_plan(broker, plan, settings=ExecutionSettings(), sleep=clock_sleep(server))
+
+        rejected = ours(broker, "TSLA")
+        assert rejected and all(o.status == "rejected" and o.filled_qty == 0 for o in rejected)
+        outcomes = {o.symbol: o for o in result.outcomes}
+        assert outcomes["TSLA"].filled_qty == 0 and outcomes["TSLA"].status != "filled"
+        assert outcomes["QQQ"].status == "filled" and outcomes["QQQ"].filled_qty == Decimal(5)
+        assert result.status in ("PARTIAL", "FAILED")
+        assert "TSLA" not in positions(server)
+        assert_one_order_per_client_id_and_step(broker)
+        assert_ledger_matches_stand_in(server, broker, "QQQ")
+
+
+def test_a_plan_fills_under_alpaca_papers_fill_model(tmp_path: Path) -> None:
+    with stand_in(tmp_path, dt.time(15, 0)) as (server, broker):
+        plan = plan_of(broker, ("TSLA", "buy", "10"), ("QQQ", "buy", "7"), ("XLK", "buy", "3"))
+        server.set_fill_rule("*", "paper_like")
+
+        result = execute_plan(broker, plan, settings=ExecutionSettings(), sleep=clock_sleep(server))
+
+        assert result.status == "SUCCESS"
+        assert {o.symbol: o.filled_qty for o in result.outcomes} == {
+            "TSLA": Decimal(10), "QQQ": Decimal(7), "XLK": Decimal(3)
+        }  # fmt: skip
+        assert_one_order_per_client_id_and_step(broker)
+        for symbol in ("TSLA", "QQQ", "XLK"):
+            assert_ledger_matches_stand_in(server, broker, symbol)

@@ -4,7 +4,9 @@ A rule names the requests it applies to (``method`` - ``GET``/``POST``/``DELETE`
 or ``*`` - and ``path`` - an exact API path such as ``/v2/orders``, or a prefix ending in
 ``*`` such as ``/v2/orders*``; the query string is never part of the match), a ``kind``, and
 how often: it lets the first ``skip`` matching requests through, then applies to the next
-``times`` ones (``None``: every one after that). Kinds and their parameters:
+``times`` ones (``None``: every one after that); with ``probability`` p < 1 each of those
+requests is hit with chance p, drawn from the rule's id and request count, so a replay of
+the same requests meets the same faults. Kinds and their parameters:
 
 * ``status`` - answer ``status`` (400-599) with an Alpaca error body ``{"code", "message"}``
   without handling the request. ``code`` defaults to ``status * 100000 + 10000`` (429 ->
@@ -29,6 +31,7 @@ across processes. The control plane (``/_sim/...``) is never faulted.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -59,7 +62,7 @@ _PARAMS: dict[str, tuple[str, ...]] = {
     "market_closed": (),
     "stale_quotes": (),
 }
-_RULE_KEYS = ("method", "path", "kind", "times", "skip", "params")
+_RULE_KEYS = ("method", "path", "kind", "times", "skip", "probability", "params")
 
 
 def _bad(message: str) -> SimError:
@@ -135,6 +138,7 @@ class FaultRule:
     id: int | None = None
     seen: int = 0
     applied: int = 0
+    probability: float = 1.0
 
     def matches(self, method: str, path: str) -> bool:
         if self.method not in ("*", method.upper()):
@@ -146,6 +150,13 @@ class FaultRule:
     def exhausted(self) -> bool:
         return self.times is not None and self.applied >= self.times
 
+    def draws(self, request_number: int) -> bool:
+        """Whether the ``request_number``-th matching request is hit (always when p = 1)."""
+        if self.probability >= 1:
+            return True
+        digest = hashlib.sha256(f"{self.id}:{request_number}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < self.probability
+
     def to_json(self) -> dict[str, Any]:
         """The control-plane shape: the rule's fields, its parameters flattened in, counters."""
         return {
@@ -155,6 +166,7 @@ class FaultRule:
             "kind": self.kind,
             "times": self.times,
             "skip": self.skip,
+            "probability": self.probability,
             **self.params,
             "seen": self.seen,
             "applied": self.applied,
@@ -182,11 +194,16 @@ def parse_fault(body: object) -> FaultRule:
     raw_times = body.get("times", 1)
     times = None if raw_times is None else _int(raw_times, "times", 1, 10**9)
     skip = _int(body.get("skip", 0), "skip", 0, 10**9)
+    probability = body.get("probability", 1)
+    if isinstance(probability, bool) or not isinstance(probability, int | float) or not 0 < probability <= 1:
+        raise _bad(f"probability must be a number in (0, 1], got {probability!r}")
     nested = body.get("params") or {}
     if not isinstance(nested, dict):
         raise _bad("params must be a JSON object")
     raw = {**nested, **{k: v for k, v in body.items() if k not in _RULE_KEYS}}
-    return FaultRule(method, path, str(kind), _params(str(kind), raw), times, skip)
+    return FaultRule(
+        method, path, str(kind), _params(str(kind), raw), times, skip, probability=float(probability)
+    )
 
 
 def _from_row(row: sqlite3.Row) -> FaultRule:
@@ -200,6 +217,7 @@ def _from_row(row: sqlite3.Row) -> FaultRule:
         id=row["id"],
         seen=row["seen"],
         applied=row["applied"],
+        probability=row["probability"],
     )
 
 
@@ -229,8 +247,17 @@ class FaultBook:
     def add(self, rule: FaultRule) -> FaultRule:
         with self._transaction() as conn:
             cur = conn.execute(
-                "INSERT INTO fault_rules (method, path, kind, times, skip, params) VALUES (?, ?, ?, ?, ?, ?)",
-                (rule.method, rule.path, rule.kind, rule.times, rule.skip, json.dumps(rule.params)),
+                "INSERT INTO fault_rules (method, path, kind, times, skip, params, probability) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    rule.method,
+                    rule.path,
+                    rule.kind,
+                    rule.times,
+                    rule.skip,
+                    json.dumps(rule.params),
+                    rule.probability,
+                ),
             )
             return replace(rule, id=cur.lastrowid, seen=0, applied=0)
 
@@ -246,7 +273,8 @@ class FaultBook:
         """Count one request against the matching rules; the rules that apply to it, in id order.
 
         Every matching rule not yet exhausted counts the request (``seen``); a rule applies
-        when it has seen more than ``skip`` requests and applied fewer than ``times`` times.
+        when it has seen more than ``skip`` requests, applied fewer than ``times`` times and
+        its probability draw for this request hits.
         Delays always apply; of the other kinds only the first applicable rule does (the
         rest wait for the next matching request: their ``applied`` does not move).
         """
@@ -259,7 +287,7 @@ class FaultBook:
             for rule in self._rules():  # re-read inside the transaction: other processes count too
                 if not rule.matches(method, path) or rule.exhausted():
                     continue
-                eligible = rule.seen + 1 > rule.skip
+                eligible = rule.seen + 1 > rule.skip and rule.draws(rule.seen + 1)
                 fire = eligible and (rule.kind == "delay" or not terminal)
                 conn.execute(
                     "UPDATE fault_rules SET seen = seen + 1, applied = applied + ? WHERE id = ?",

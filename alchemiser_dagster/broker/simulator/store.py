@@ -92,6 +92,7 @@ CREATE TABLE IF NOT EXISTS fault_rules (
     times INTEGER,
     skip INTEGER NOT NULL DEFAULT 0,
     params TEXT NOT NULL DEFAULT '{}',
+    probability REAL NOT NULL DEFAULT 1,
     seen INTEGER NOT NULL DEFAULT 0,
     applied INTEGER NOT NULL DEFAULT 0
 );
@@ -127,7 +128,8 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
 def _migrate(conn: sqlite3.Connection) -> None:
     """Bring a state dir written by an older version up to :data:`SCHEMA` (idempotent).
 
-    ``CREATE TABLE IF NOT EXISTS`` leaves existing tables alone, so two changes need help:
+    ``CREATE TABLE IF NOT EXISTS`` leaves existing tables alone, so these changes need help
+    (besides ``fault_rules.probability``, added when missing):
     an older ``fill_rules`` CHECK does not admit every mode of :data:`.fills.FILL_MODES`
     (SQLite cannot alter a CHECK: the table is rebuilt, rules and fractions kept), and
     the ``fraction`` column of the first version is added when missing. Runs in one
@@ -151,6 +153,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute("ALTER TABLE fill_rules_migrated RENAME TO fill_rules")
         if "fraction" not in _columns(conn, "fill_rules"):
             conn.execute("ALTER TABLE fill_rules ADD COLUMN fraction TEXT")
+        if "probability" not in _columns(conn, "fault_rules"):
+            conn.execute("ALTER TABLE fault_rules ADD COLUMN probability REAL NOT NULL DEFAULT 1")
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -213,6 +213,29 @@ def test_times_none_applies_until_cleared(sim: SimulatorServer) -> None:
     assert raw(sim, "GET", "/v2/clock").status_code == 200
 
 
+def test_probability_hits_a_seeded_share_of_the_requests(tmp_path: Path, sim_bars: pd.DataFrame) -> None:
+    """p = 0.3 over 200 requests: about 60 hit; the same rule on a fresh state hits the same ones."""
+
+    def hits(state: Path) -> list[int]:
+        with SimulatorServer(state, bars=sim_bars, now=OPEN_NOW) as server:
+            server.add_fault("GET", "/v2/clock", "status", status=503, times=None, probability=0.3)
+            codes = [raw(server, "GET", "/v2/clock").status_code for _ in range(200)]
+            (stored,) = server.faults()
+            assert (stored["seen"], stored["applied"]) == (200, codes.count(503))
+            assert set(codes) == {200, 503}
+            return [i for i, code in enumerate(codes) if code == 503]
+
+    first = hits(tmp_path / "a")
+    assert 40 <= len(first) <= 80
+    assert hits(tmp_path / "b") == first
+
+
+def test_probability_counts_toward_times(sim: SimulatorServer) -> None:
+    sim.add_fault("GET", "/v2/clock", "status", status=500, times=3, probability=0.5)
+    codes = [raw(sim, "GET", "/v2/clock").status_code for _ in range(60)]
+    assert codes.count(500) == 3 and codes[-20:] == [200] * 20
+
+
 def test_method_and_path_matching(sim: SimulatorServer, trading: TradingClient) -> None:
     order = trading.submit_order(buy(1, client_order_id="match-1"))
     sim.add_fault("GET", "/v2/orders", "status", status=500, times=None)  # exact: the list only
@@ -249,7 +272,7 @@ def test_control_plane_json_api(sim: SimulatorServer) -> None:
     assert added == [
         {
             "id": 1, "method": "POST", "path": "/v2/orders", "kind": "commit_then_fail",
-            "times": 1, "skip": 0, "then": "drop", "seen": 0, "applied": 0,
+            "times": 1, "skip": 0, "probability": 1.0, "then": "drop", "seen": 0, "applied": 0,
         }
     ]  # fmt: skip
     many: list[dict[str, Any]] = [
@@ -282,6 +305,9 @@ def test_control_plane_json_api(sim: SimulatorServer) -> None:
         {"path": "/v2/orders", "kind": "drop", "times": 0},
         {"path": "/v2/orders", "kind": "drop", "skip": -1},
         {"path": "/v2/orders", "kind": "drop", "seconds": 1},
+        {"path": "/v2/orders", "kind": "drop", "probability": 0},
+        {"path": "/v2/orders", "kind": "drop", "probability": 1.5},
+        {"path": "/v2/orders", "kind": "drop", "probability": "half"},
     ],
 )
 def test_invalid_rules_are_rejected(sim: SimulatorServer, body: dict[str, Any]) -> None:

@@ -1,7 +1,9 @@
 """Random fault schedules (hypothesis): several faults at random call sites and counts.
 
-Each example puts 1-4 persisted fault rules on a fresh stand-in account (kind, call
-site, how many matching calls to let through first, how many to hit), runs the day, and
+Each example draws the stand-in's fill model (spread crossing, immediate, Alpaca paper's
+occasional partial fills, or half of the remainder per opportunity) and puts 1-4 persisted
+fault rules on a fresh stand-in account (kind, call site, how many matching calls to let
+through first, how many to hit, with what probability), runs the day, and
 reruns until the day is done (the run succeeded and its execution filled every item) or
 the rerun budget is used up. Then the faults end: rules not yet spent are cleared and, if
 the day is still not done, it is rerun once more, as the operator does when the alert of
@@ -32,17 +34,33 @@ fault_rule = st.fixed_dictionaries(
         "site": st.sampled_from(CALL_SITES),
         "skip": st.integers(min_value=0, max_value=3),
         "times": st.integers(min_value=1, max_value=2),
+        "probability": st.sampled_from((1.0, 1.0, 0.5)),
     }
 )
-schedules = st.lists(fault_rule, min_size=1, max_size=4)
+#: Fill models a day must finish under ('never' and 'reject' cannot: the engine's own tests
+#: cover them). 'partial' carries its fraction.
+FILL_MODELS = ("spread_crossing", "spread_crossing", "immediate", "paper_like", "partial")
+schedules = st.fixed_dictionaries(
+    {"fill_model": st.sampled_from(FILL_MODELS), "rules": st.lists(fault_rule, min_size=1, max_size=4)}
+)
 
 
-def run_schedule(workdir: Path, schedule: list[dict[str, Any]]) -> tuple[bool, Verdict, int]:
+def run_schedule(
+    workdir: Path, schedule: list[dict[str, Any]], fill_model: str = "spread_crossing"
+) -> tuple[bool, Verdict, int]:
     """(some run succeeded, the verdict, runs made)."""
     with SimulatorServer(workdir / "sim", now=session_time(SESSION)) as server:
+        server.set_fill_rule("*", fill_model, "0.5" if fill_model == "partial" else None)
         for rule in schedule:
             method, path = rule["site"]
-            server.add_fault(method, path, times=rule["times"], skip=rule["skip"], **FAULTS[rule["fault"]])
+            server.add_fault(
+                method,
+                path,
+                times=rule["times"],
+                skip=rule["skip"],
+                probability=rule.get("probability", 1.0),
+                **FAULTS[rule["fault"]],
+            )
     config = _settings_for(workdir)
     runs, done, ok = 0, False, False
     while runs < MAX_RERUNS + 1 and not done:
@@ -60,9 +78,9 @@ def run_schedule(workdir: Path, schedule: list[dict[str, Any]]) -> tuple[bool, V
     return ok, check(workdir, SESSION.isoformat()), runs
 
 
-def explore(examples: int, seed: int | None = None) -> list[tuple[list[dict[str, Any]], bool, Verdict]]:
+def explore(examples: int, seed: int | None = None) -> list[tuple[dict[str, Any], bool, Verdict]]:
     """Run `examples` schedules: derandomized by default, or from `seed` (to split a run)."""
-    outcomes: list[tuple[list[dict[str, Any]], bool, Verdict]] = []
+    outcomes: list[tuple[dict[str, Any], bool, Verdict]] = []
 
     @settings(
         max_examples=examples,
@@ -74,9 +92,9 @@ def explore(examples: int, seed: int | None = None) -> list[tuple[list[dict[str,
     )
     @hypothesis.seed(seed if seed is not None else 0)
     @given(schedules)
-    def one(schedule: list[dict[str, Any]]) -> None:
+    def one(schedule: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as scratch:
-            ok, verdict, _ = run_schedule(Path(scratch), schedule)
+            ok, verdict, _ = run_schedule(Path(scratch), schedule["rules"], schedule["fill_model"])
         outcomes.append((schedule, ok, verdict))
 
     one()

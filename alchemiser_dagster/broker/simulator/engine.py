@@ -67,7 +67,8 @@ _MICROSECOND = dt.timedelta(microseconds=1)
 #: Fill rule keys: ``*`` (every symbol), a symbol, or this prefix and a client order id.
 ALL_SYMBOLS = "*"
 CLIENT_ID_PREFIX = "client_order_id:"
-MODE_ALIASES = {"none": "never"}
+#: The spec's names for two models, and 'none' for 'never'.
+MODE_ALIASES = {"none": "never", "full": "spread_crossing", "paper-like": "paper_like"}
 
 
 class SimEngine(StateQueries):
@@ -260,7 +261,7 @@ class SimEngine(StateQueries):
             limit = Decimal(order["limit_price"]) if order["limit_price"] else None
             rule = self._rule_for(order, rules)
             mode = rule["mode"]
-            held_back = mode == "never"
+            held_back = mode in ("never", "reject")  # a rejecting model fills nothing
             fills = self.order_fills(order["id"]) if order["status"] == "partially_filled" else []
             if order["status"] == "partially_filled":
                 # one fill per fill opportunity: the next one needs simulated time to have moved
@@ -276,7 +277,9 @@ class SimEngine(StateQueries):
             fraction = Decimal(rule["fraction"]) if mode == "partial" and rule["fraction"] else None
             if mode == "paper_like":
                 fraction = paper_like_fraction(order["id"], len(fills))
-            if mode == "reject":
+            if mode == "reject" and order["status"] != "partially_filled":
+                # Alpaca rejects before any fill; an order already partly filled is left to
+                # expire or be canceled, never rejected with shares booked.
                 rejected = first_open_instant(lo, hi)
                 if rejected is not None:
                     events.append((rejected, order["seq"], "reject", order["id"], Decimal(0), None))

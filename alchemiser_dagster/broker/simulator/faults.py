@@ -5,8 +5,8 @@ or ``*`` - and ``path`` - an exact API path such as ``/v2/orders``, or a prefix 
 ``*`` such as ``/v2/orders*``; the query string is never part of the match), a ``kind``, and
 how often: it lets the first ``skip`` matching requests through, then applies to the next
 ``times`` ones (``None``: every one after that); with ``probability`` p < 1 each of those
-requests is hit with chance p, drawn from the rule's id and request count, so a replay of
-the same requests meets the same faults. Kinds and their parameters:
+requests is hit with chance p, drawn from the rule's content and request count, so a replay
+of the same requests meets the same faults. Kinds and their parameters:
 
 * ``status`` - answer ``status`` (400-599) with an Alpaca error body ``{"code", "message"}``
   without handling the request. ``code`` defaults to ``status * 100000 + 10000`` (429 ->
@@ -154,7 +154,11 @@ class FaultRule:
         """Whether the ``request_number``-th matching request is hit (always when p = 1)."""
         if self.probability >= 1:
             return True
-        digest = hashlib.sha256(f"{self.id}:{request_number}".encode()).digest()
+        # Seeded by what the rule is, not its id (ids are never reused): the same rule added
+        # again, on this state or another, hits the same requests.
+        rule = [self.method, self.path, self.kind, self.params, self.skip, self.times]
+        what = json.dumps(rule, sort_keys=True)
+        digest = hashlib.sha256(f"{what}:{request_number}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64 < self.probability
 
     def to_json(self) -> dict[str, Any]:

@@ -147,8 +147,14 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 "CREATE TABLE fill_rules_migrated (symbol TEXT PRIMARY KEY, "
                 f"mode TEXT NOT NULL CHECK (mode IN ({modes})), fraction TEXT)"
             )
-            kept = "symbol, mode, fraction" if "fraction" in _columns(conn, "fill_rules") else "symbol, mode"
-            conn.execute(f"INSERT INTO fill_rules_migrated ({kept}) SELECT {kept} FROM fill_rules")
+            # Before 'spread_crossing' existed, 'immediate' was its name: keep what the rule did.
+            renamed = "'spread_crossing'" not in str(row["sql"])
+            mode = "CASE mode WHEN 'immediate' THEN 'spread_crossing' ELSE mode END" if renamed else "mode"
+            fraction = "fraction" if "fraction" in _columns(conn, "fill_rules") else "NULL"
+            conn.execute(
+                "INSERT INTO fill_rules_migrated (symbol, mode, fraction) "
+                f"SELECT symbol, {mode}, {fraction} FROM fill_rules"
+            )
             conn.execute("DROP TABLE fill_rules")
             conn.execute("ALTER TABLE fill_rules_migrated RENAME TO fill_rules")
         if "fraction" not in _columns(conn, "fill_rules"):

@@ -459,6 +459,36 @@ def test_sdk_models_have_every_field_alpaca_fills(name: str, sim: SimulatorServe
         )
 
 
+@pytest.mark.parametrize("state", ["filled", "rejected", "canceled"])
+def test_terminal_orders_fill_their_state_fields_like_alpaca(state: str, sim: SimulatorServer) -> None:
+    """The sample order is open; Alpaca fills these fields once it is terminal: so must we."""
+    c = Ctx(sim)
+    stamp = fixture("GET_v2_orders_id.json")["updated_at"]
+    real = {**fixture("GET_v2_orders_id.json"), "status": state}
+    if state == "filled":
+        order = buy_and_fill(c.trading, qty=2)
+        real |= {"filled_at": stamp, "filled_qty": "2", "filled_avg_price": "100.01"}
+    elif state == "rejected":
+        sim.set_fill_rule(None, "reject", client_order_id="contract-rejected")
+        order = c.trading.submit_order(
+            MarketOrderRequest(
+                symbol="SPY",
+                qty=1,
+                side=OrderSide.BUY,
+                time_in_force=TimeInForce.DAY,
+                client_order_id="contract-rejected",
+            )
+        )
+        real |= {"failed_at": stamp}
+    else:
+        order = c.limit_buy()
+        c.trading.cancel_order_by_id(order.id)
+        real |= {"canceled_at": stamp}
+    ours = c.trading.get_order_by_id(order.id)
+    assert isinstance(ours, Order) and ours.status.value == state
+    assert_fields_like_alpaca(ours, Order(**real), f"Order({state})", values_are_real=True)
+
+
 def _assert_timestamps(raw: Any) -> None:
     """Trading timestamps are ``...Z`` with fractional seconds; the clock carries an offset."""
     items = raw if isinstance(raw, list) else [raw]

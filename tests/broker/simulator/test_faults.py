@@ -230,6 +230,16 @@ def test_probability_hits_a_seeded_share_of_the_requests(tmp_path: Path, sim_bar
     assert hits(tmp_path / "b") == first
 
 
+def test_the_same_probability_rule_added_again_hits_the_same_requests(sim: SimulatorServer) -> None:
+    def hits() -> list[int]:
+        sim.add_fault("GET", "/v2/clock", "status", status=503, times=None, probability=0.5)
+        codes = [raw(sim, "GET", "/v2/clock").status_code for _ in range(40)]
+        sim.clear_faults()
+        return [i for i, code in enumerate(codes) if code == 503]
+
+    assert hits() == hits()  # a new rule id, the same draws
+
+
 def test_probability_counts_toward_times(sim: SimulatorServer) -> None:
     sim.add_fault("GET", "/v2/clock", "status", status=500, times=3, probability=0.5)
     codes = [raw(sim, "GET", "/v2/clock").status_code for _ in range(60)]

@@ -82,8 +82,10 @@ def test_immediate_fills_a_passive_limit_at_its_limit_and_a_marketable_one_at_th
 
 
 def test_never_and_its_alias_none_keep_orders_open(sim: SimulatorServer, trading: TradingClient) -> None:
+    sim.set_fill_rule("QQQ", "full")  # the spec's names
+    sim.set_fill_rule("TQQQ", "paper-like")
     sim.set_fill_rule("SPY", "none")
-    assert sim.engine.fill_rules() == {"SPY": "never"}
+    assert sim.engine.fill_rules() == {"QQQ": "spread_crossing", "TQQQ": "paper_like", "SPY": "never"}
     market_buy(trading, "held")
     sim.set_clock(OPEN_NOW + dt.timedelta(minutes=5))
     held = status_of(trading, "held")
@@ -101,6 +103,18 @@ def test_reject_rejects_at_the_first_open_instant_and_releases_buying_power(
     assert Decimal(str(refused.filled_qty)) == 0
     assert Decimal(str(trading.get_account().buying_power)) == buying_power  # type: ignore[union-attr]
     assert not trading.get_all_positions()
+
+
+def test_reject_never_lands_on_an_order_that_already_has_fills(
+    sim: SimulatorServer, trading: TradingClient
+) -> None:
+    sim.set_fill_rule("SPY", "partial", "0.5")
+    market_buy(trading, "half", qty=10)
+    assert status_of(trading, "half").status.value == "partially_filled"
+    sim.set_fill_rule("SPY", "reject")
+    sim.set_clock(OPEN_NOW + dt.timedelta(minutes=1))
+    half = status_of(trading, "half")
+    assert half.status.value == "partially_filled" and Decimal(str(half.filled_qty)) == 5
 
 
 def test_client_id_rule_beats_symbol_rule_beats_all_symbols(sim: SimulatorServer, trading: TradingClient) -> None:

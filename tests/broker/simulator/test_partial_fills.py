@@ -169,7 +169,7 @@ def test_partial_sell_holds_only_the_remainder(sim: SimulatorServer, trading: Tr
     position = trading.get_open_position("SPY")
     assert isinstance(position, Position)
     assert (position.qty, position.qty_available) == ("6", "0")  # the 6 still to sell are held
-    sim.set_fill_rule("SPY", "immediate")  # the rest fills in full at the next opportunity
+    sim.set_fill_rule("SPY", "spread_crossing")  # the rest fills in full at the next opportunity
     sim.set_clock(OPEN_NOW + dt.timedelta(minutes=1))
     done = get(trading, sell.id)
     assert (done.status, done.filled_qty) == ("filled", "10")
@@ -233,11 +233,12 @@ def test_old_state_dir_fill_rules_are_migrated(tmp_path: Path, sim_bars: pd.Data
         "mode TEXT NOT NULL CHECK (mode IN ('immediate', 'never')))"
     )
     conn.execute("INSERT INTO fill_rules VALUES ('QQQ', 'never')")
+    conn.execute("INSERT INTO fill_rules VALUES ('TQQQ', 'immediate')")  # today's spread_crossing
     conn.commit()
     conn.close()
     with SimulatorServer(state, bars=sim_bars, now=OPEN_NOW) as sim:
-        assert sim.engine.fill_rules() == {"QQQ": "never"}
+        assert sim.engine.fill_rules() == {"QQQ": "never", "TQQQ": "spread_crossing"}
         sim.set_fill_rule("SPY", "partial", "0.5")
-        assert sim.engine.fill_rules() == {"QQQ": "never", "SPY": "partial"}
+        assert sim.engine.fill_rules() == {"QQQ": "never", "TQQQ": "spread_crossing", "SPY": "partial"}
     with SimulatorServer(state, bars=sim_bars) as again:  # migrating twice is a no-op
         assert again.engine.fill_rule_details()["SPY"] == {"mode": "partial", "fraction": "0.5"}

@@ -18,6 +18,7 @@ from alchemiser_dagster.domain.portfolio.models import RebalancePlan
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
 from alchemiser_dagster.domain.report import DailyReport
 from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME
+from tests.stored import latest_stored
 
 ROOT = Path(__file__).resolve().parents[2]
 NY = ZoneInfo("America/New_York")
@@ -103,7 +104,7 @@ def test_stored_assets_carry_identity(workspace: Path) -> None:
     today = latest_session_on_or_before(dt.datetime.now(NY).date())
     with dg.instance_for_test() as instance:
         result = run_partition(instance, today)
-    envelope = json.loads((workspace / "storage" / "rebalance_plan" / f"{today}.json").read_text())
+    envelope = json.loads(latest_stored(workspace / "storage", "rebalance_plan", partition=str(today)).read_text())
     assert envelope["correlation_id"] == f"{result.run_id}:{today}"
     assert sorted(envelope["causation_id"]) == sorted(
         f"{key}@{result.run_id}:{today}"

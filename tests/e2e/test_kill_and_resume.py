@@ -13,6 +13,7 @@ from pathlib import Path
 
 from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
+from tests.stored import latest_stored
 
 ROOT = Path(__file__).resolve().parents[2]
 D = dt.date(2024, 6, 28)
@@ -80,6 +81,6 @@ def test_killed_mid_walk_then_rerun_adopts_and_finishes_without_duplicates(tmp_p
 
     from alchemiser_dagster.domain.execution.ledger import ledger_mismatches
 
-    ledger = pd.read_parquet(tmp_path / "storage" / "fill_ledger" / f"{D}.parquet")
+    ledger = pd.read_parquet(latest_stored(tmp_path / "storage", "fill_ledger", partition=str(D), suffix=".parquet"))
     assert len(ledger) == len(plan.items)
     assert ledger_mismatches(ledger, orders) == []

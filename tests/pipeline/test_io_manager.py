@@ -45,6 +45,7 @@ from alchemiser_dagster.domain.strategy.trace import (
 )
 from alchemiser_dagster.pipeline.io_manager import ModelIOManager
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
+from tests.stored import latest_stored
 
 D = dt.date(2024, 6, 28)
 T = dt.datetime(2024, 6, 28, 19, 45, tzinfo=dt.UTC)
@@ -132,8 +133,8 @@ def test_every_model_and_frame_round_trips(name: str, tmp_path: Path) -> None:
     result = dg.materialize([produce, consume], partition_key=KEY, resources={"io_manager": io_manager})
     assert result.success
     suffix = "parquet" if isinstance(value, pd.DataFrame) else "json"
-    stored = tmp_path / f"produce_{name}" / f"{KEY}.{suffix}"
-    assert stored.exists()
+    stored = latest_stored(tmp_path, f"produce_{name}", partition=KEY, suffix=f".{suffix}")
+    assert stored.name.endswith(f"-{result.run_id}.{suffix}")
     if suffix == "json":
         envelope = json.loads(stored.read_text())
         assert envelope["schema_version"] == 1
@@ -155,7 +156,7 @@ def test_causation_names_the_upstream_materialization(tmp_path: Path) -> None:
     io_manager = ModelIOManager(base=str(tmp_path))
     one = dg.materialize([first], partition_key=KEY, resources={"io_manager": io_manager})
     two = dg.materialize([first.to_source_asset(), second], partition_key=KEY, resources={"io_manager": io_manager})
-    envelope = json.loads((tmp_path / "second" / f"{KEY}.json").read_text())
+    envelope = json.loads(latest_stored(tmp_path, "second", partition=KEY).read_text())
     assert envelope["correlation_id"] == f"{two.run_id}:{KEY}"
     assert envelope["causation_id"] == [f"first@{one.run_id}:{KEY}"]
 
@@ -166,7 +167,7 @@ def test_corrupted_file_is_a_clear_error(tmp_path: Path, content: bytes, fragmen
     produce, consume = build_pair("report", value)
     io_manager = ModelIOManager(base=str(tmp_path))
     assert dg.materialize([produce], partition_key=KEY, resources={"io_manager": io_manager}).success
-    stored = tmp_path / "produce_report" / f"{KEY}.json"
+    stored = latest_stored(tmp_path, "produce_report", partition=KEY)
     stored.write_bytes(content)
     with pytest.raises(StorageError, match=fragment) as info:
         dg.materialize([produce.to_source_asset(), consume], partition_key=KEY, resources={"io_manager": io_manager})
@@ -178,3 +179,63 @@ def test_missing_upstream_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="materialize it first"):
         dg.materialize([produce.to_source_asset(), consume], partition_key=KEY,
                        resources={"io_manager": ModelIOManager(base=str(tmp_path))})
+
+
+# --- append-only: a rerun never replaces what an earlier run stored ---------------------------
+
+
+def test_a_second_run_of_a_partition_adds_a_value_and_keeps_the_first(tmp_path: Path) -> None:
+    io_manager = ModelIOManager(base=str(tmp_path))
+    plan = samples()["plan"]
+    assert isinstance(plan, RebalancePlan)
+    rerun_plan = plan.model_copy(update={"plan_id": "rerun"})
+    runs = []
+    for value in (plan, rerun_plan):
+        produce, _ = build_pair("plan", value)
+        result = dg.materialize([produce], partition_key=KEY, resources={"io_manager": io_manager})
+        assert result.success
+        runs.append(result.run_id)
+    stored = io_manager.stored_models(["produce_plan"], KEY)
+    assert [version.run_id for version, _ in stored] == runs  # oldest first, one per run
+    assert [value for _, value in stored] == [plan, rerun_plan]
+    assert io_manager.stored_model(["produce_plan"], KEY) == rerun_plan  # "latest" is the newest
+    assert len(list((tmp_path / "produce_plan" / KEY).iterdir())) == 2
+
+
+def test_a_step_loads_what_its_own_run_stored_even_when_another_run_wrote_later(tmp_path: Path) -> None:
+    io_manager = ModelIOManager(base=str(tmp_path))
+    plan = samples()["plan"]
+    assert isinstance(plan, RebalancePlan)
+    first_run_plan = plan.model_copy(update={"plan_id": "first"})
+    produce, _ = build_pair("plan", first_run_plan)
+    assert dg.materialize([produce], partition_key=KEY, resources={"io_manager": io_manager}).success
+    version = io_manager.latest(["produce_plan"], KEY)
+    assert version is not None and version.run_id is not None
+    # A later value from another run: the first run's own value still wins for that run.
+    later, _ = build_pair("plan", plan.model_copy(update={"plan_id": "later"}))
+    assert dg.materialize([later], partition_key=KEY, resources={"io_manager": io_manager}).success
+    own = io_manager.latest(["produce_plan"], KEY, run_id=version.run_id)
+    newest = io_manager.latest(["produce_plan"], KEY)
+    assert own == version
+    assert newest is not None and newest != version
+    assert io_manager.read_version(own)[0] == first_run_plan
+
+
+def test_a_value_stored_by_the_earlier_one_file_layout_is_still_read(tmp_path: Path) -> None:
+    """Storage written before the append-only layout: `<asset>/<partition>.json` is the oldest value."""
+    io_manager = ModelIOManager(base=str(tmp_path))
+    plan = samples()["plan"]
+    produce, consume = build_pair("plan", plan)
+    assert dg.materialize([produce], partition_key=KEY, resources={"io_manager": io_manager}).success
+    value_file = latest_stored(tmp_path, "produce_plan", partition=KEY)
+    legacy = tmp_path / "produce_plan" / f"{KEY}.json"
+    value_file.rename(legacy)
+    (tmp_path / "produce_plan" / KEY).rmdir()
+    assert dg.materialize(
+        [produce.to_source_asset(), consume], partition_key=KEY, resources={"io_manager": io_manager}
+    ).success
+    assert io_manager.stored_model(["produce_plan"], KEY) == plan
+    # The next run's value is newer than the legacy one, which stays first in the record.
+    assert dg.materialize([produce], partition_key=KEY, resources={"io_manager": io_manager}).success
+    versions = io_manager.versions(["produce_plan"], KEY)
+    assert [v.run_id is None for v in versions] == [True, False]

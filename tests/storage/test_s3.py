@@ -66,6 +66,13 @@ def test_the_product_reaches_the_endpoint_named_by_the_standard_aws_variables(
 # --- the IO manager ------------------------------------------------------------------------
 
 
+def only_key(s3: S3, prefix: str) -> str:
+    """The one object stored under `prefix` (a partition's folder holds one value per run)."""
+    keys = s3.keys(prefix)
+    assert len(keys) == 1, keys
+    return keys[0]
+
+
 def test_every_model_and_frame_round_trips_through_s3(s3: S3) -> None:
     values = samples()  # pydantic models of every kind the graph stores, and a DataFrame
     pairs = {name: build_pair(name, value) for name, value in values.items()}
@@ -78,7 +85,8 @@ def test_every_model_and_frame_round_trips_through_s3(s3: S3) -> None:
     expected = set()
     for name, value in values.items():
         suffix = "parquet" if isinstance(value, pd.DataFrame) else "json"
-        key = f"{PREFIX}/produce_{name}/{KEY}.{suffix}"
+        key = only_key(s3, f"{PREFIX}/produce_{name}/{KEY}/")
+        assert key.endswith(f"-{result.run_id}.{suffix}")
         expected.add(key)
         if suffix == "json":
             identity = json.loads(s3.get(key))
@@ -115,10 +123,11 @@ def test_a_rerun_reads_the_upstream_back_from_s3_and_names_it_as_its_cause(s3: S
     )
     assert one.success and two.success
     assert two.asset_value("second") == samples()["report"].model_copy(update={"headline": "b"})  # type: ignore[union-attr]
-    envelope = json.loads(s3.get(f"{PREFIX}/second/{KEY}.json"))
+    envelope = json.loads(s3.get(only_key(s3, f"{PREFIX}/second/{KEY}/")))
     assert envelope["correlation_id"] == f"{two.run_id}:{KEY}"
     assert envelope["causation_id"] == [f"first@{one.run_id}:{KEY}"]
-    assert json.loads(s3.get(f"{PREFIX}/first/{KEY}.json"))["correlation_id"] == f"{one.run_id}:{KEY}"
+    first_value = only_key(s3, f"{PREFIX}/first/{KEY}/")
+    assert json.loads(s3.get(first_value))["correlation_id"] == f"{one.run_id}:{KEY}"
 
 
 def test_a_missing_partition_is_a_storage_error_naming_the_s3_path(s3: S3) -> None:
@@ -129,8 +138,7 @@ def test_a_missing_partition_is_a_storage_error_naming_the_s3_path(s3: S3) -> No
             partition_key=KEY,
             resources={"io_manager": ModelIOManager(base=s3.url(PREFIX))},
         )
-    assert s3.url(PREFIX, "produce_report", f"{KEY}.json") in str(info.value)
-    assert s3.url(PREFIX, "produce_report", f"{KEY}.parquet") in str(info.value)
+    assert s3.url(PREFIX, "produce_report", KEY) in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -147,7 +155,7 @@ def test_a_corrupted_object_is_a_storage_error_naming_it(
     produce, consume = build_pair(name, value)
     io_manager = ModelIOManager(base=s3.url(PREFIX))
     assert dg.materialize([produce], partition_key=KEY, resources={"io_manager": io_manager}).success
-    key = f"{PREFIX}/produce_{name}/{KEY}.{'parquet' if isinstance(value, pd.DataFrame) else 'json'}"
+    key = only_key(s3, f"{PREFIX}/produce_{name}/{KEY}/")
     s3.put(key, content)  # replaced behind the product's back (another writer, a bad upload)
     with pytest.raises(StorageError, match=fragment) as info:
         dg.materialize(
@@ -163,6 +171,20 @@ def test_stored_lookups_of_other_partitions(s3: S3) -> None:
     assert io_manager.stored_model(["produce_plan"], KEY) == samples()["plan"]
     assert io_manager.stored_model(["produce_plan"], "2024-06-27") is None
     assert io_manager.stored_frame(["produce_plan"], KEY) is None
+
+
+def test_a_second_run_of_a_partition_keeps_the_first_value_on_s3(s3: S3) -> None:
+    io_manager = ModelIOManager(base=s3.url(PREFIX))
+    plan = samples()["plan"]
+    assert isinstance(plan, RebalancePlan)
+    changed = plan.model_copy(update={"plan_id": "second"})
+    for value in (plan, changed):
+        produce, _ = build_pair("plan", value)
+        assert dg.materialize([produce], partition_key=KEY, resources={"io_manager": io_manager}).success
+        clear_s3fs_caches()
+    assert len(s3.keys(f"{PREFIX}/produce_plan/{KEY}/")) == 2
+    assert [v for _, v in io_manager.stored_models(["produce_plan"], KEY)] == [plan, changed]
+    assert io_manager.stored_model(["produce_plan"], KEY) == changed
 
 
 # --- the daily graph -------------------------------------------------------------------------
@@ -204,8 +226,11 @@ def test_the_daily_graph_on_s3_then_a_rerun_finishes_the_journaled_plan(
     materialized = {e.asset_key for e in first.get_asset_materialization_events() if e.asset_key}
     assert len(materialized) >= 10
     for asset_key in materialized:
-        stem = f"{PREFIX}/{'/'.join(asset_key.path)}/{D}"
-        assert len({f"{stem}.json", f"{stem}.parquet"} & keys) == 1, asset_key
+        folder = f"{PREFIX}/{'/'.join(asset_key.path)}/{D}/"
+        stored = [key for key in keys if key.startswith(folder)]
+        assert len(stored) == 1 and stored[0].endswith(
+            (f"-{first.run_id}.json", f"-{first.run_id}.parquet")
+        ), asset_key
     assert {f"{PREFIX}/daily_report/{D}.html", f"{PREFIX}/daily_report/{D}-weights.png",
             f"{PREFIX}/daily_report/{D}-equity.png"} <= keys  # fmt: skip
     assert s3.get(f"{PREFIX}/daily_report/{D}-weights.png").startswith(b"\x89PNG")
@@ -223,8 +248,15 @@ def test_the_daily_graph_on_s3_then_a_rerun_finishes_the_journaled_plan(
     assert rerun.plan_id == plan.plan_id
     assert rerun.orders_placed == 0 and rerun.orders_adopted == len(plan.items)
     assert broker_orders(tmp_path / "sim") == orders
-    envelope = json.loads(s3.get(f"{PREFIX}/execution_result/{D}.json"))
-    assert envelope["correlation_id"] == f"{second.run_id}:{D}"
+    # Both runs' values are kept; the first run's execution (the one that traded) is intact.
+    values = sorted(s3.keys(f"{PREFIX}/execution_result/{D}/"))
+    assert len(values) == 2
+    envelopes = [json.loads(s3.get(key)) for key in values]
+    assert [e["correlation_id"] for e in envelopes] == [f"{first.run_id}:{D}", f"{second.run_id}:{D}"]
+    assert (
+        ExecutionResult.model_validate_json(json.dumps(envelopes[0]["value"])).orders_placed
+        == execution.orders_placed
+    )
 
 
 # --- the control documents ------------------------------------------------------------------

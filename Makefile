@@ -46,7 +46,7 @@ reliability: install
 	$(BIN)/python -m reliability
 
 ui: install
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/alchemiser ui -w workspace.yaml --host 127.0.0.1 --port 3000
 
 clean:
 	rm -rf $(VENV) .alchemiser .dagster_home .pytest_cache .mypy_cache .ruff_cache

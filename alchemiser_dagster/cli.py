@@ -21,6 +21,7 @@ from alchemiser_dagster.cli_plan import plan
 from alchemiser_dagster.cli_run import demo, run
 from alchemiser_dagster.cli_sim import sim
 from alchemiser_dagster.cli_status import status
+from alchemiser_dagster.cli_ui import ui
 from alchemiser_dagster.domain.errors import AlchemiserError, StrategyError
 from alchemiser_dagster.domain.marketdata.bars import read_bars
 from alchemiser_dagster.domain.strategy.allocation import evaluate_allocation
@@ -183,6 +184,7 @@ cli.add_command(sim)
 cli.add_command(plan)
 cli.add_command(killswitch)
 cli.add_command(status)
+cli.add_command(ui)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import click
 
 from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
 from alchemiser_dagster.domain.marketdata.bars import read_bars
+from alchemiser_dagster.signals import raise_keyboard_interrupt_on_stop_signals
 
 
 @click.group()
@@ -74,7 +75,8 @@ def serve(
     bars_path: Path | None,
     clock_mode: str,
 ) -> None:
-    """Serve the Alpaca stand-in until Ctrl-C."""
+    """Serve the Alpaca stand-in until Ctrl-C or SIGTERM (both stop it cleanly)."""
+    raise_keyboard_interrupt_on_stop_signals()
     now = None
     if session is not None:
         try:
@@ -88,10 +90,13 @@ def serve(
         raise click.ClickException(str(exc)) from exc
     if clock_mode == "wall":
         server.engine.set_clock(server.now(), mode="wall")
-    click.echo(f"Alpaca simulator listening on {server.base_url}")
-    click.echo(f"  API key:    {server.api_key}")
-    click.echo(f"  secret key: {server.secret_key}")
-    click.echo(f"  state:      {state_dir}")
-    click.echo(f"  sim clock:  {server.now().isoformat()} ({clock_mode})")
-    click.echo("Press Ctrl-C to stop.", nl=True)
-    server.serve_forever()
+    try:  # a stop signal may come while the banner is printed: stop as cleanly then
+        click.echo(f"Alpaca simulator listening on {server.base_url}")
+        click.echo(f"  API key:    {server.api_key}")
+        click.echo(f"  secret key: {server.secret_key}")
+        click.echo(f"  state:      {state_dir}")
+        click.echo(f"  sim clock:  {server.now().isoformat()} ({clock_mode})")
+        click.echo("Press Ctrl-C (or send SIGTERM) to stop.", nl=True)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()

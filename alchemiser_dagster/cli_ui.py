@@ -1,0 +1,59 @@
+"""``alchemiser ui``: the Dagster UI and daemon (`dagster dev`) that stop cleanly on SIGTERM.
+
+`dagster dev` shuts its webserver and daemon down on Ctrl-C (a KeyboardInterrupt), but a
+SIGTERM (`docker stop`, systemd, `kill`) ends it at once and leaves both children running,
+and started in the background it inherits SIGINT as ignored. This command runs it as a
+child in its own session (default signal dispositions) and turns either signal into
+the one interrupt `dagster dev` handles, then waits for its orderly shutdown.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from alchemiser_dagster.signals import on_stop_signals
+
+
+@click.command("ui")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True)
+@click.option(
+    "-w",
+    "--workspace",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("workspace.yaml"),
+    show_default=True,
+)
+def ui(host: str, port: int, workspace: Path) -> None:
+    """Serve the Dagster UI and run the daemon (schedules, sensors, queued runs) until stopped."""
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
+    stopping: list[int] = []
+    child: subprocess.Popen[bytes] | None = None
+
+    def stop(signum: int) -> None:
+        if child is None:
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+        if not stopping:
+            click.echo("alchemiser ui: stopping the Dagster UI and daemon...", err=True)
+            child.send_signal(signal.SIGINT)  # dagster dev's orderly shutdown
+        else:  # asked again while it shuts down: end its whole session now
+            os.killpg(child.pid, signal.SIGKILL)
+        stopping.append(signum)
+
+    # Installed before the child starts: a handler (unlike an inherited SIG_IGN) is reset
+    # to the default across exec, so `dagster dev` installs its own interrupt handling.
+    on_stop_signals(stop)
+    child = subprocess.Popen(command, start_new_session=True)
+    try:
+        code = child.wait()
+    except BaseException:
+        child.kill()
+        raise
+    if stopping and code in (-signal.SIGINT, 128 + signal.SIGINT):
+        code = 0  # stopped as asked
+    sys.exit(code)

@@ -98,7 +98,8 @@ def benchmark_for(
     missing = [d for d in sessions if d not in closes.index or not np.isfinite(closes[d])]
     if missing:
         raise MarketDataError(
-            f"benchmark {symbol}: no close on {missing[0]}" + (f" and {len(missing) - 1} more sessions" if len(missing) > 1 else "")
+            f"benchmark {symbol}: no close on {missing[0]}"
+            + (f" and {len(missing) - 1} more sessions" if len(missing) > 1 else "")
         )
     values = closes.reindex(list(sessions)).to_numpy(dtype=float)
     equity = [float(strategy_equity[0]) * v / values[0] for v in values]

@@ -70,8 +70,8 @@ def _composer_rows(path: Path, rows: list[list[str]]) -> list[tuple[dt.date, dic
         if row[1].strip() not in ("Yes", "No"):
             raise WeightsFileError(f"{where}: Day Traded is {row[1]!r}, expected Yes or No")
         percents: dict[str, float] = {}
-        for symbol, cell in zip(symbols, row[2:], strict=True):
-            cell = cell.strip()
+        for symbol, raw in zip(symbols, row[2:], strict=True):
+            cell = raw.strip()
             if cell in ("-", ""):
                 continue
             if not cell.endswith("%"):

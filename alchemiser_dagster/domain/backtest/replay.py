@@ -64,7 +64,9 @@ def replay_weights(
         raise MarketDataError(f"no session of the bars lies in [{first}, {last}]")
     outside = sorted(d for d in history if d not in set(closes.index))
     if outside:
-        raise MarketDataError(f"weights dated {outside[0]} (and {len(outside) - 1} more): not sessions of the bars")
+        raise MarketDataError(
+            f"weights dated {outside[0]} (and {len(outside) - 1} more): not sessions of the bars"
+        )
     book = _Book(settings.cash, settings)
     columns = [str(c) for c in closes.columns]
     matrix = closes.to_numpy(dtype=float)
@@ -100,7 +102,12 @@ def replay_weights(
                 book.fill(session, item.symbol, item.side, item.qty, prices[item.symbol], item.reason)
             for symbol in sorted(targets):
                 target_rows.append(
-                    {"session": session, "symbol": symbol, "target": targets[symbol], "effective": targets[symbol]}
+                    {
+                        "session": session,
+                        "symbol": symbol,
+                        "target": targets[symbol],
+                        "effective": targets[symbol],
+                    }
                 )
         fills = book.trades[trades_before:]
         equity_after = book.equity(prices)
@@ -165,7 +172,17 @@ def _replay_result(
             }
         ]
     )
-    trade_columns = ["session", "symbol", "side", "qty", "close", "fill_price", "notional", "slippage", "reason"]
+    trade_columns = [
+        "session",
+        "symbol",
+        "side",
+        "qty",
+        "close",
+        "fill_price",
+        "notional",
+        "slippage",
+        "reason",
+    ]
     return BacktestResult(
         equity=equity,
         holdings=pd.DataFrame(holding_rows, columns=["session", "symbol", "qty", "close", "value", "weight"]),

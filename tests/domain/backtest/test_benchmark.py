@@ -31,7 +31,9 @@ def test_each_statistic_matches_empyrical(seed: int) -> None:
     assert stats.returns == len(r) == 300
     assert stats.annual_return == pytest.approx(empyrical.annual_return(b), rel=1e-12)
     assert stats.strategy_annual_return == pytest.approx(empyrical.annual_return(r), rel=1e-12)
-    assert stats.excess_return == pytest.approx(empyrical.annual_return(r) - empyrical.annual_return(b), rel=1e-10)
+    assert stats.excess_return == pytest.approx(
+        empyrical.annual_return(r) - empyrical.annual_return(b), rel=1e-10
+    )
     assert stats.total_return == pytest.approx(empyrical.cum_returns_final(b), rel=1e-10)
     assert stats.excess_total_return == pytest.approx(
         empyrical.cum_returns_final(r) - empyrical.cum_returns_final(b), rel=1e-10

@@ -50,13 +50,25 @@ def test_a_spreadsheet_resave_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('"Date","Day Traded","SPY"\n"2026-05-11","Yes","100%"\n"2026-05-11","Yes","100%"\n', ":3: date 2026-05-11 repeats"),
+        (
+            '"Date","Day Traded","SPY"\n"2026-05-11","Yes","100%"\n"2026-05-11","Yes","100%"\n',
+            ":3: date 2026-05-11 repeats",
+        ),
         ('"Date","Day Traded","SPY"\n"2026-05-09","Yes","100%"\n', ":2: 2026-05-09 is not a session"),
-        ('"Date","Day Traded","SPY","TLT"\n"2026-05-11","Yes","60%","39%"\n', ":2 (2026-05-11): cells add up to 99 %"),
+        (
+            '"Date","Day Traded","SPY","TLT"\n"2026-05-11","Yes","60%","39%"\n',
+            ":2 (2026-05-11): cells add up to 99 %",
+        ),
         ('"Date","Day Traded","SPY"\n"2026-05-11","Yes","1.0"\n', ":2: SPY cell '1.0' is not a percentage"),
         ('"Date","Day Traded","SPY"\n"11 May","Yes","100%"\n', ":2: date '11 May'"),
-        ("date,symbol,weight\n2026-05-11,SPY,0.7\n2026-05-11,TLT,0.4\n", "weights add up to 1.1, more than 1"),
-        ("date,symbol,weight\n2026-05-11,SPY,0.5\n2026-05-11,SPY,0.5\n", ":3: SPY appears twice on 2026-05-11"),
+        (
+            "date,symbol,weight\n2026-05-11,SPY,0.7\n2026-05-11,TLT,0.4\n",
+            "weights add up to 1.1, more than 1",
+        ),
+        (
+            "date,symbol,weight\n2026-05-11,SPY,0.5\n2026-05-11,SPY,0.5\n",
+            ":3: SPY appears twice on 2026-05-11",
+        ),
         ("date,symbol,weight\n2026-05-11,SPY,abc\n", ":2: weight 'abc' is not a number"),
         ("when,what\n2026-05-11,SPY\n", ":1: expected the columns date,symbol,weight"),
     ],

@@ -35,7 +35,9 @@ def _replay_all(out: Path, **overrides: object) -> list[str]:
         history = read_weights_history(URANIUM / f"weights_{engine}.csv", sessions)
         result = replay_weights(history, bars, **overrides)  # type: ignore[arg-type]
         path = out / f"{engine}.parquet"
-        frame = pd.DataFrame({"date": result.equity["session"], "equity": result.equity["equity"].astype(float)})
+        frame = pd.DataFrame(
+            {"date": result.equity["session"], "equity": result.equity["equity"].astype(float)}
+        )
         frame.to_parquet(path)
         pairs.append(f"{engine}={path}")
     return pairs
@@ -73,7 +75,9 @@ def test_the_check_rejects_same_day_weights(tmp_path: Path) -> None:
         earlier = {sessions[sessions.index(day) - 1]: weights for day, weights in history.items()}
         result = replay_weights(earlier, bars)
         path = tmp_path / f"{engine}.parquet"
-        pd.DataFrame({"date": result.equity["session"], "equity": result.equity["equity"].astype(float)}).to_parquet(path)
+        pd.DataFrame(
+            {"date": result.equity["session"], "equity": result.equity["equity"].astype(float)}
+        ).to_parquet(path)
         pairs.append(f"{engine}={path}")
     code, matched, days, report = _check(pairs)
     assert code == 1, report

@@ -32,7 +32,13 @@ def equity_drawdown_chart(equity: pd.DataFrame, title: str, benchmark: Benchmark
     top.set_title(title)
     top.grid(alpha=0.3)
     bottom.fill_between(
-        dates, equity["drawdown"].astype(float), 0.0, color="#d64545", alpha=0.5, linewidth=0, label="strategy"
+        dates,
+        equity["drawdown"].astype(float),
+        0.0,
+        color="#d64545",
+        alpha=0.5,
+        linewidth=0,
+        label="strategy",
     )
     if benchmark is not None:
         held = np.asarray(benchmark.equity, dtype=float)
@@ -197,3 +203,37 @@ def backtest_html(
         ),
     ]  # fmt: skip
     return page(title, body)
+
+
+def compare_equity_chart(
+    ours: pd.DataFrame, theirs: pd.DataFrame, ours_label: str, theirs_label: str, title: str, tolerance: float
+) -> bytes:
+    """Two equity curves (`session`, `equity`) on one axis (log when they span more than 10x), and
+    below, each compared day's largest weight difference: green where the days agree, red where not."""
+    figure = Figure(figsize=(9.0, 5.0), layout="constrained")
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    for frame, label, color in ((ours, ours_label, "#2f6fdf"), (theirs, theirs_label, "#e07b00")):
+        top.plot(pd.to_datetime(frame["session"]), frame["equity"].astype(float), color=color,
+                 linewidth=1.1, label=label)  # fmt: skip
+    values = np.concatenate([ours["equity"].to_numpy(dtype=float), theirs["equity"].to_numpy(dtype=float)])
+    if values.min() > 0 and values.max() / values.min() > 10:
+        top.set_yscale("log")
+    top.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    top.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    top.set_ylabel("equity (USD)")
+    top.set_title(title)
+    top.grid(alpha=0.3)
+    top.legend(loc="upper left", frameon=False)
+    days = ours.dropna(subset=["agree"])
+    agree = days["agree"].astype(bool).to_numpy()
+    difference = days["max_difference"].astype(float).to_numpy()
+    when = pd.to_datetime(days["session"])
+    bottom.scatter(when[agree], difference[agree], s=6, color="#3a9a4a", label="agree")
+    bottom.scatter(when[~agree], difference[~agree], s=10, color="#d64545", label="differ")
+    bottom.axhline(tolerance, color="#7a7a7a", linewidth=0.8, linestyle="--", label="tolerance")
+    bottom.set_ylim(0, max(4 * tolerance, float(difference.max(initial=0.0)) * 1.1, 0.01))
+    bottom.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=1))
+    bottom.set_ylabel("largest weight\ndifference")
+    bottom.legend(loc="upper left", frameon=False, fontsize=8, ncols=3)
+    bottom.grid(alpha=0.3)
+    return png_bytes(figure)

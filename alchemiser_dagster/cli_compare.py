@@ -34,10 +34,10 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 def _targets_by_session(targets: pd.DataFrame) -> dict[dt.date, dict[str, float]]:
     out: dict[dt.date, dict[str, float]] = {}
-    for row in targets.itertuples(index=False):
-        out.setdefault(row.session, {})
-        if Decimal(str(row.target)) != 0:
-            out[row.session][str(row.symbol)] = float(row.target)
+    for session, symbol, target in zip(targets["session"], targets["symbol"], targets["target"], strict=True):
+        day = out.setdefault(session, {})
+        if Decimal(str(target)) != 0:
+            day[str(symbol)] = float(target)
     return out
 
 

@@ -97,6 +97,7 @@ def replay_weights(
                 settings.planning,
                 session=session,
                 account_number=ACCOUNT,
+                cash_weight=1 - sum(targets.values(), Decimal(0)),  # what the weights leave out stays cash
             )
             for item in plan.items:  # SELLs first, as planned
                 book.fill(session, item.symbol, item.side, item.qty, prices[item.symbol], item.reason)

@@ -97,7 +97,9 @@ def replay_weights(
                 settings.planning,
                 session=session,
                 account_number=ACCOUNT,
-                cash_weight=1 - sum(targets.values(), Decimal(0)),  # what the weights leave out stays cash
+                # what the weights leave out stays cash; >= 0 against 10-place rounding (the
+                # planner still rejects weights adding up to more than 1 + 1e-6)
+                cash_weight=max(Decimal(0), 1 - sum(targets.values(), Decimal(0))),
             )
             for item in plan.items:  # SELLs first, as planned
                 book.fill(session, item.symbol, item.side, item.qty, prices[item.symbol], item.reason)

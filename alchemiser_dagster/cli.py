@@ -15,6 +15,7 @@ import click
 
 from alchemiser_dagster.cli_accounts import accounts
 from alchemiser_dagster.cli_backtest import backtest
+from alchemiser_dagster.cli_compare import compare
 from alchemiser_dagster.cli_data import data
 from alchemiser_dagster.cli_killswitch import killswitch
 from alchemiser_dagster.cli_plan import plan
@@ -177,6 +178,7 @@ def allocate_command(config_path: Path, bars_path: Path, session: dt.date | None
 
 cli.add_command(data)
 cli.add_command(backtest)
+cli.add_command(compare)
 cli.add_command(accounts)
 cli.add_command(run)
 cli.add_command(demo)

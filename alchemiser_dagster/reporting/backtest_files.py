@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from upath import UPath
 
+from alchemiser_dagster.domain.backtest.benchmark import Benchmark
 from alchemiser_dagster.domain.backtest.engine import BacktestResult
 from alchemiser_dagster.reporting.backtest import backtest_html, render_charts
 from alchemiser_dagster.reporting.html import data_uri
@@ -35,7 +36,11 @@ def _write(path: UPath, payload: bytes) -> None:
 
 
 def write_backtest(
-    result: BacktestResult, out: UPath, title: str, inputs: Mapping[str, str]
+    result: BacktestResult,
+    out: UPath,
+    title: str,
+    inputs: Mapping[str, str],
+    benchmark: Benchmark | None = None,
 ) -> dict[str, UPath]:
     """Write every output under `out` (a folder or a URL); the paths written, by name."""
     out = storage_path(out)
@@ -43,7 +48,7 @@ def write_backtest(
     for name in TABLES:
         paths[name] = out.joinpath(f"{name}.parquet")
         _write(paths[name], _parquet(getattr(result, name)))
-    charts = render_charts(result)
+    charts = render_charts(result, benchmark)
     for name, png in charts.items():
         paths[f"{name}_chart"] = out.joinpath(f"{name}.png")
         _write(paths[f"{name}_chart"], png)
@@ -52,9 +57,13 @@ def write_backtest(
         "performance": result.performance.model_dump(mode="json"),
         "attribution": json.loads(result.attribution.to_json(orient="records")),
     }
+    if benchmark is not None:
+        metrics["benchmark"] = benchmark.stats.model_dump(mode="json")
     paths["metrics"] = out.joinpath("metrics.json")
     _write(paths["metrics"], (json.dumps(metrics, indent=1, sort_keys=True) + "\n").encode())
     paths["report"] = out.joinpath("report.html")
-    page = backtest_html(result, title, inputs, {name: data_uri(png) for name, png in charts.items()})
+    page = backtest_html(
+        result, title, inputs, {name: data_uri(png) for name, png in charts.items()}, benchmark
+    )
     _write(paths["report"], page.encode())
     return paths

@@ -25,8 +25,10 @@ class StrategyError(AlchemiserError):
     """A symphony cannot be loaded or evaluated.
 
     ``source`` is the file name, ``line``/``column`` (1-based, code points) point at the
-    opening bracket of the offending form. ``format_location`` renders the
-    ``FILE:LINE:COL`` prefix the CLI prints.
+    opening bracket of the offending form; for a score-JSON symphony ``path`` is the JSON
+    path of the offending object (``$.children[0].children[2]``) and takes their place.
+    ``format_location`` renders the ``FILE:LINE:COL`` (or ``FILE:$.PATH``) prefix the CLI
+    prints.
     """
 
     def __init__(
@@ -36,14 +38,18 @@ class StrategyError(AlchemiserError):
         source: str = "<string>",
         line: int = 0,
         column: int = 0,
+        path: str | None = None,
     ) -> None:
         self.message = message
         self.source = source
         self.line = line
         self.column = column
+        self.path = path
         super().__init__(self.render())
 
     def format_location(self) -> str:
+        if self.path is not None:
+            return f"{self.source}:{self.path}"
         return f"{self.source}:{self.line}:{self.column}"
 
     def render(self) -> str:
@@ -83,6 +89,7 @@ class StrategyDataError(StrategyError):
         source: str = "<string>",
         line: int = 0,
         column: int = 0,
+        path: str | None = None,
         session: dt.date | None = None,
         symbol: str | None = None,
         indicator: str | None = None,
@@ -92,7 +99,7 @@ class StrategyDataError(StrategyError):
         self.symbol = symbol
         self.indicator = indicator
         self.window = window
-        super().__init__(message, source=source, line=line, column=column)
+        super().__init__(message, source=source, line=line, column=column, path=path)
 
     def render(self) -> str:
         facts = [

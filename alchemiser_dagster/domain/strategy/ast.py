@@ -11,19 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-ComparisonOp = Literal[">", "<", ">=", "<="]
+ComparisonOp = Literal[">", "<", ">=", "<=", "="]
+BoolOp = Literal["and", "or"]
 SelectMode = Literal["top", "bottom"]
 
 
 @dataclass(frozen=True, slots=True)
 class Loc:
-    """Where a form's opening bracket stands: file, 1-based line and column."""
+    """Where a node stands: file plus 1-based line and column of its opening bracket
+    (text), or file plus the JSON path of its object (score JSON: `$.children[0]...`)."""
 
     source: str
     line: int
     column: int
+    path: str | None = None
 
     def __str__(self) -> str:
+        if self.path is not None:
+            return f"{self.source}:{self.path}"
         return f"{self.source}:{self.line}:{self.column}"
 
 
@@ -57,6 +62,19 @@ class Condition:
     lhs: Operand
     rhs: Operand
     loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
+class BoolCondition:
+    """`(and c1 c2 ...)` / `(or ...)`: evaluated left to right, stopping at the first
+    false (and) or first true (or)."""
+
+    op: BoolOp
+    terms: tuple[Predicate, ...]
+    loc: Loc
+
+
+Predicate = Condition | BoolCondition
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +117,8 @@ class WeightEqual:
 
 @dataclass(frozen=True, slots=True)
 class WeightSpecified:
+    """Weights are fractions summing to 1; percent forms (60 40) are divided by 100 at load."""
+
     weights: tuple[float, ...]
     children: tuple[Node, ...]
     loc: Loc
@@ -117,7 +137,7 @@ class WeightInverseVolatility:
 class If:
     """Both branches are vectors of nodes; several nodes are weighted equally."""
 
-    condition: Condition
+    condition: Predicate
     then: tuple[Node, ...]
     otherwise: tuple[Node, ...]
     loc: Loc
@@ -139,7 +159,11 @@ Node = Asset | Group | WeightEqual | WeightSpecified | WeightInverseVolatility |
 
 @dataclass(frozen=True, slots=True)
 class Symphony:
-    """One parsed `.clj` file."""
+    """One loaded symphony (text or score JSON).
+
+    `options` keep the text's keys (`rebalance-frequency`, `rebalance-threshold`, ...);
+    a score JSON's `rebalance` / `rebalance-corridor-width` are stored under those.
+    """
 
     name: str
     options: dict[str, str | float | None] = field(hash=False)

@@ -143,7 +143,9 @@ class SymphonyEvaluator:
     def _data_error(
         self, kind: type[StrategyDataError], message: str, loc: Loc, session: dt.date | None
     ) -> StrategyDataError:
-        return kind(message, source=loc.source, line=loc.line, column=loc.column, session=session)
+        return kind(
+            message, source=loc.source, line=loc.line, column=loc.column, path=loc.path, session=session
+        )
 
     def _finish(self, weights: Weights, t: int) -> Weights:
         """Root guard: non-negative weights summing to 1, zeros dropped, symbols sorted."""
@@ -294,6 +296,7 @@ class SymphonyEvaluator:
                     source=node.loc.source,
                     line=node.loc.line,
                     column=node.loc.column,
+                    path=node.loc.path,
                     session=self.history.sessions[t],
                     symbol=child.symbol if isinstance(child, Asset) else None,
                     indicator="stdev-return",
@@ -330,6 +333,7 @@ class SymphonyEvaluator:
                 source=loc.source,
                 line=loc.line,
                 column=loc.column,
+                path=loc.path,
                 session=self.history.sessions[t],
                 indicator="return-stream",
                 window=window,
@@ -362,6 +366,7 @@ class SymphonyEvaluator:
                 source=loc.source,
                 line=loc.line,
                 column=loc.column,
+                path=loc.path,
                 session=self.history.sessions[t],
                 indicator=indicator,
                 window=len(returns),

@@ -178,6 +178,7 @@ class MarketHistory:
             source=loc.source,
             line=loc.line,
             column=loc.column,
+            path=loc.path,
             session=self.sessions[t],
             symbol=symbol,
             indicator=indicator,

@@ -167,6 +167,14 @@ def _container_head(node: Group | WeightEqual | WeightInverseVolatility | Filter
     return f"(filter {sort_key_text(node.key)} (select-{node.select} {node.count})"
 
 
+def strategy_key(symphony: Symphony) -> Any:
+    """What decides a symphony's trades, independent of spelling and source positions.
+
+    Options are taken with their defaults made explicit, as the writers state them.
+    """
+    return (symphony.name, structural_key(canonical_options(symphony)), structural_key(symphony.body))
+
+
 def structural_key(value: Any) -> Any:
     """A comparable value of a symphony or node that ignores where it came from.
 
@@ -182,9 +190,8 @@ def _key(value: Any) -> Any:
     if isinstance(value, Number):
         return ("Number", value.value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (type(value).__name__,) + tuple(
-            _key(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name not in _IGNORED_FIELDS
-        )
+        fields = (f.name for f in dataclasses.fields(value) if f.name not in _IGNORED_FIELDS)
+        return (type(value).__name__, *(_key(getattr(value, name)) for name in fields))
     if isinstance(value, tuple):
         return tuple(_key(item) for item in value)
     if isinstance(value, dict):

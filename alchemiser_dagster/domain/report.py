@@ -24,6 +24,7 @@ from alchemiser_dagster.domain.portfolio.models import (
     TargetAllocation,
 )
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
+from alchemiser_dagster.domain.strategy.render import condition_text
 from alchemiser_dagster.domain.strategy.trace import (
     FilterTrace,
     IfTrace,
@@ -132,6 +133,8 @@ class DailyReport(Record):
 def decision_line(entry: TraceEntry) -> str:
     """One decision in one line: the condition and its values, the ranking, the vol shares."""
     if isinstance(entry, IfTrace):
+        if entry.lhs is None or entry.rhs is None:  # and/or: each evaluated term with its values
+            return f"{entry.node} {condition_text(entry)} -> {entry.branch}"
         rhs = f"{entry.rhs.expr} = {entry.rhs.value:.4f}" if entry.rhs.indicator else entry.rhs.expr
         return f"{entry.node} {entry.lhs.expr} = {entry.lhs.value:.4f} {entry.op} {rhs} -> {entry.branch}"
     if isinstance(entry, FilterTrace):

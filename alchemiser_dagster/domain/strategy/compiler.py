@@ -3,21 +3,23 @@
 Every rule of the language is checked here, in every branch, before any data is
 read: a typo in an `else` branch that only runs in a crash must fail at load, not on
 the day it is needed. Errors point at the opening bracket of the offending form.
+`load_symphony` is the one entry point for files: it reads text (`.clj`, `.edn`, ...)
+here and score JSON (`.json`) in `score_json.py`; both build the same AST under the
+same rules (`rules.py`).
 """
 
 from __future__ import annotations
 
-import math
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import cast
 
 from alchemiser_dagster.domain.errors import DslParseError, DslValidationError
+from alchemiser_dagster.domain.strategy import rules
 from alchemiser_dagster.domain.strategy.ast import (
     Asset,
+    BoolCondition,
+    BoolOp,
     ComparisonOp,
     Condition,
     Filter,
@@ -28,6 +30,7 @@ from alchemiser_dagster.domain.strategy.ast import (
     Node,
     Number,
     Operand,
+    Predicate,
     SelectMode,
     SortKey,
     Symphony,
@@ -35,22 +38,22 @@ from alchemiser_dagster.domain.strategy.ast import (
     WeightInverseVolatility,
     WeightSpecified,
 )
-from alchemiser_dagster.domain.strategy.indicators import INDICATOR_NAMES
 from alchemiser_dagster.domain.strategy.reader import (
-    MAX_DEPTH,
     Atom,
     Bracketed,
     Form,
     SourceText,
+    deep_recursion,
     describe,
     read_form,
 )
+from alchemiser_dagster.domain.strategy.rules import MAX_SYMPHONY_BYTES, MAX_WINDOW, RuleViolation
+from alchemiser_dagster.domain.strategy.score_json import parse_score_json
 
-COMPARISONS: frozenset[str] = frozenset({">", "<", ">=", "<="})
-# Sort keys that have a meaning over a non-asset candidate's return stream (spec §2).
-STREAM_SORT_KEYS: frozenset[str] = frozenset(
-    {"moving-average-return", "cumulative-return", "stdev-return", "max-drawdown", "rsi"}
-)
+__all__ = ["deep_recursion", "load_symphony", "parse_symphony"]
+
+COMPARISONS: frozenset[str] = frozenset({">", "<", ">=", "<=", "="})
+BOOLEANS: frozenset[str] = frozenset({"and", "or"})
 NODE_OPERATORS: frozenset[str] = frozenset(
     {
         "asset",
@@ -62,29 +65,17 @@ NODE_OPERATORS: frozenset[str] = frozenset(
         "filter",
     }
 )
-WEIGHT_SUM_TOLERANCE = 1e-6
-# Windows and counts are session counts; anything beyond this is a typo, not a strategy.
-MAX_WINDOW = 100_000
 MAX_INT_DIGITS = len(str(MAX_WINDOW))
-_RECURSION_HEADROOM = 4 * MAX_DEPTH + 500
-
-
-@contextmanager
-def deep_recursion() -> Iterator[None]:
-    """Allow recursion as deep as the reader permits nesting (bounded by MAX_DEPTH)."""
-    previous = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(previous, _RECURSION_HEADROOM))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(previous)
+TEXT_SUFFIXES = frozenset({".clj", ".edn"})
 
 
 def load_symphony(path: str | Path) -> Symphony:
-    """Read, parse and validate a `.clj` file; errors name the file by its base name.
+    """Read, parse and validate a symphony file; errors name the file by its base name.
 
-    Symphonies are immutable, so a file is parsed once per content version (path,
-    modification time and size) and shared by every step that reads it.
+    `.json` files (and any other file whose text starts with `{`) are Composer score
+    JSON; everything else is symphony text. Symphonies are immutable, so a file is
+    parsed once per content version (path, modification time and size) and shared by
+    every step that reads it.
     """
     file_path = Path(path).resolve()
     stat = file_path.stat()
@@ -93,9 +84,13 @@ def load_symphony(path: str | Path) -> Symphony:
 
 @lru_cache(maxsize=64)
 def _load_cached(file_path: Path, mtime_ns: int, size: int) -> Symphony:
+    if size > MAX_SYMPHONY_BYTES:
+        raise _too_big(file_path.name, size)
     raw = file_path.read_bytes()
+    if len(raw) > MAX_SYMPHONY_BYTES:
+        raise _too_big(file_path.name, len(raw))
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as error:
         before = raw[: error.start].decode("utf-8", errors="replace")
         line = before.count("\n") + 1
@@ -106,10 +101,25 @@ def _load_cached(file_path: Path, mtime_ns: int, size: int) -> Symphony:
             line=line,
             column=column,
         ) from error
+    suffix = file_path.suffix.lower()
+    if suffix == ".json" or (suffix not in TEXT_SUFFIXES and text.lstrip().startswith("{")):
+        return parse_score_json(text, source=file_path.name)
     return parse_symphony(text, source=file_path.name)
 
 
+def _too_big(source: str, size: int) -> DslParseError:
+    return DslParseError(
+        f"the file is {size:,} bytes; a symphony may be at most {MAX_SYMPHONY_BYTES:,} bytes",
+        source=source,
+        line=1,
+        column=1,
+    )
+
+
 def parse_symphony(text: str, source: str = "<string>") -> Symphony:
+    """Parse and validate symphony text (spec §1 and the text forms of §9)."""
+    if len(text) > MAX_SYMPHONY_BYTES:
+        raise _too_big(source, len(text))
     form, src = read_form(text, source)
     with deep_recursion():
         return _Compiler(src).symphony(form)
@@ -162,44 +172,70 @@ class _Compiler:
         assert isinstance(form.value, float)
         return form.value
 
-    def positive_int(self, form: Form, what: str, at: Form) -> int:
-        """An integer literal >= 1; errors point at `at`, the enclosing form."""
-        if not (isinstance(form, Atom) and form.kind == "number"):
+    def ticker(self, form: Form, what: str, at: Form) -> str:
+        try:
+            symbol = rules.ticker(self.string(form, what), what)
+        except RuleViolation as violation:
+            raise self.error(at, str(violation)) from None
+        self.symbols.add(symbol)
+        return symbol
+
+    def count(self, form: Form, what: str, at: Form, *, digit_string: bool = False) -> int:
+        """An integral literal >= 1 (`10`, `10.0`; with `digit_string` also `"10"`)."""
+        is_number = isinstance(form, Atom) and form.kind == "number"
+        is_digits = (
+            digit_string
+            and isinstance(form, Atom)
+            and form.kind == "string"
+            and isinstance(form.value, str)
+            and form.value.isascii()
+            and form.value.isdigit()
+        )
+        if not (is_number or is_digits):
             raise self.error(at, f"{what} must be an integer >= 1, found {describe(form)}")
-        digits = form.text.lstrip("0")
-        if "." in form.text or not form.text.isdigit() or not digits:
-            raise self.error(at, f"{what} must be an integer >= 1, found {form.text[:40]}")
-        # Checked on the text first: int() refuses literals of thousands of digits.
-        if len(digits) > MAX_INT_DIGITS or int(digits) > MAX_WINDOW:
-            raise self.error(at, f"{what} must be at most {MAX_WINDOW:,}, found {form.text[:40]}")
-        return int(digits)
+        assert isinstance(form, Atom)
+        literal = form.text.strip('"')
+        # Checked on the text first: a literal of thousands of digits is not a number here.
+        if len(literal.split(".")[0].lstrip("-").lstrip("0")) > MAX_INT_DIGITS:
+            raise self.error(at, f"{what} must be at most {MAX_WINDOW:,}, found {literal[:40]}")
+        try:
+            return rules.window(float(literal), what)
+        except RuleViolation as violation:
+            raise self.error(at, str(violation)) from None
 
-    def window_option(self, form: Form, options: Form, at: Form) -> int:
-        if not (isinstance(options, Bracketed) and options.kind == "map"):
-            raise self.error(at, f"expected the option map {{:window N}}, found {describe(options)}")
-        keys = [cast(Atom, key).value for key in options.items[::2]]
-        unknown = [key for key in keys if key != "window"]
-        if unknown:
-            raise self.error(at, f"unknown keyword :{unknown[0]}; only :window is allowed here")
-        if not keys:
-            raise self.error(at, "missing :window option")
-        window = self.positive_int(options.items[1], ":window", at)
-        if window < 2 and self.indicator_name(at) == "stdev-price":
-            raise self.error(
-                at, "stdev-price needs :window >= 2 (a sample deviation of one close is undefined)"
-            )
-        self.max_window = max(self.max_window, window)
-        return window
+    def window(self, indicator: str, form: Form, at: Form) -> int:
+        """`{:window N}` or a positional N (`10`, `10.0`, `"10"`), checked for `indicator`."""
+        if isinstance(form, Bracketed) and form.kind == "map":
+            keys = form.items[::2]
+            for key in keys:
+                if not (isinstance(key, Atom) and key.kind == "keyword" and key.value == "window"):
+                    raise self.error(
+                        at, f"unknown keyword {cast(Atom, key).text}; only :window is allowed here"
+                    )
+            if not keys:
+                raise self.error(at, "missing :window option")
+            value = self.count(form.items[1], ":window", at)
+        elif isinstance(form, Atom) and form.kind in ("number", "string"):
+            value = self.count(form, "window", at, digit_string=True)
+        else:
+            raise self.error(at, f"expected a window {{:window N}} or N, found {describe(form)}")
+        try:
+            rules.indicator_window(indicator, value)
+        except RuleViolation as violation:
+            raise self.error(at, str(violation)) from None
+        self.max_window = max(self.max_window, value)
+        return value
 
-    @staticmethod
-    def indicator_name(form: Form) -> str | None:
-        if isinstance(form, Bracketed) and form.items and isinstance(form.items[0], Atom):
-            head = form.items[0].value
-            return head if isinstance(head, str) else None
-        return None
+    def indicator(self, head: str, form: Form) -> str:
+        name = rules.indicator_name(head)
+        if name is None:
+            raise self.error(form, f"unknown indicator '{head}'")
+        return name
 
     def nodes(self, form: Form, what: str) -> tuple[Node, ...]:
-        """A `[node+]` vector."""
+        """A `[node+]` vector; a single node written without the vector is `[node]`."""
+        if isinstance(form, Bracketed) and form.kind == "list":
+            return (self.node(form),)
         if not (isinstance(form, Bracketed) and form.kind == "vector"):
             raise self.error(form, f"{what} must be a vector [...] of nodes, found {describe(form)}")
         if not form.items:
@@ -232,26 +268,36 @@ class _Compiler:
         out: dict[str, str | float | None] = {}
         for key, value in zip(form.items[::2], form.items[1::2], strict=True):
             assert isinstance(key, Atom) and isinstance(key.value, str)
+            if key.kind != "keyword":
+                raise self.error(
+                    key, f"option names must be keywords such as :rebalance-frequency, found {key.text}"
+                )
             if not isinstance(value, Atom):
                 raise self.error(value, f"option :{key.value} must be a literal")
-            out[key.value] = value.value
+            try:
+                if key.value == rules.FREQUENCY_OPTION:
+                    out[key.value] = rules.frequency(value.value)
+                elif key.value == rules.THRESHOLD_OPTION:
+                    out[key.value] = rules.threshold(value.value)
+                else:
+                    out[key.value] = value.value
+            except RuleViolation as violation:
+                raise self.error(value, f"option :{key.value}: {violation}") from None
         return out
 
     def node(self, form: Form) -> Node:
         head, args = self.call(form, "a node such as (asset ...) or (weight-equal [...])")
+        head = rules.NODE_ALIASES.get(head, head)
         loc = self.loc(form)
         if head == "asset":
             if len(args) not in (1, 2):
                 raise self.error(
                     form, f"wrong number of arguments: expected (asset SYMBOL [NAME]), got {len(args)}"
                 )
-            symbol = self.string(args[0], "asset symbol")
-            if not symbol.strip():
-                raise self.error(form, "asset symbol is empty")
+            symbol = self.ticker(args[0], "asset symbol", form)
             name: str | None = None
             if len(args) == 2 and not (isinstance(args[1], Atom) and args[1].kind == "nil"):
                 name = self.string(args[1], "asset name")
-            self.symbols.add(symbol)
             return Asset(symbol, name, loc, self.uid())
         if head == "group":
             self.arity(form, args, 2, "(group NAME [nodes])")
@@ -264,7 +310,11 @@ class _Compiler:
             return self.weight_specified(form, args, loc)
         if head == "weight-inverse-volatility":
             self.arity(form, args, 2, "(weight-inverse-volatility WINDOW [nodes])")
-            window = self.positive_int(args[0], "inverse-volatility window", form)
+            window = self.count(args[0], "inverse-volatility window", form)
+            try:
+                rules.inverse_volatility_window(window)
+            except RuleViolation as violation:
+                raise self.error(form, str(violation)) from None
             self.max_window = max(self.max_window, window)
             children = self.nodes(args[1], "weight-inverse-volatility body")
             return WeightInverseVolatility(window, children, loc, self.uid())
@@ -276,25 +326,39 @@ class _Compiler:
             return If(condition, then, otherwise, loc, self.uid())
         if head == "filter":
             return self.filter(form, args, loc)
-        if head in INDICATOR_NAMES or head in COMPARISONS:
+        if rules.indicator_name(head) or head in COMPARISONS or head in BOOLEANS:
             raise self.error(form, f"({head} ...) is not a node here; expected an allocation node")
         raise self.error(
             form, f"unknown operator '{head}'; expected one of {', '.join(sorted(NODE_OPERATORS))}"
         )
 
     def weight_specified(self, form: Form, args: tuple[Form, ...], loc: Loc) -> WeightSpecified:
-        if not args or len(args) % 2:
-            raise self.error(
-                form,
-                "wrong number of arguments: expected (weight-specified W1 NODE1 W2 NODE2 ...),"
-                f" got {len(args)}",
-            )
-        weights = tuple(self.number(w, "weight") for w in args[::2])
-        if any(w < 0 or not math.isfinite(w) for w in weights):
-            raise self.error(form, f"weights must be >= 0, found {list(weights)}")
-        if abs(sum(weights) - 1.0) > WEIGHT_SUM_TOLERANCE:
-            raise self.error(form, f"weights must sum to 1, they sum to {sum(weights):.6g}")
-        children = tuple(self.node(child) for child in args[1::2])
+        """`W1 NODE1 W2 NODE2 ...`, or `{"A" 60 "B" 40} [cA cB]`, or `[60 40] [cA cB]`."""
+        first = args[0] if args else None
+        if isinstance(first, Bracketed) and first.kind in ("map", "vector"):
+            self.arity(form, args, 2, "(weight-specified {LABEL WEIGHT ...} [nodes])")
+            raw = first.items[1::2] if first.kind == "map" else first.items
+            values = [self.number(w, "weight") for w in raw]
+            children = self.nodes(args[1], "weight-specified body")
+            if len(values) != len(children):
+                raise self.error(
+                    form, f"{len(values)} weights for {len(children)} nodes; give one weight per node"
+                )
+        else:
+            if not args or len(args) % 2:
+                raise self.error(
+                    form,
+                    "wrong number of arguments: expected (weight-specified W1 NODE1 W2 NODE2 ...),"
+                    f" got {len(args)}",
+                )
+            values = [self.number(w, "weight") for w in args[::2]]
+            children = ()
+        try:
+            weights = rules.weights(values)
+        except RuleViolation as violation:
+            raise self.error(form, str(violation)) from None
+        if not children:
+            children = tuple(self.node(child) for child in args[1::2])
         return WeightSpecified(weights, children, loc, self.uid())
 
     def filter(self, form: Form, args: tuple[Form, ...], loc: Loc) -> Filter:
@@ -304,54 +368,39 @@ class _Compiler:
         if select_head not in ("select-top", "select-bottom"):
             raise self.error(args[1], f"expected select-top or select-bottom, found '{select_head}'")
         self.arity(args[1], select_args, 1, f"({select_head} N)")
-        count = self.positive_int(select_args[0], f"{select_head} count", args[1])
+        count = self.count(select_args[0], f"{select_head} count", args[1])
         select = cast(SelectMode, select_head.removeprefix("select-"))
-        candidates = self.unique_candidates(self.nodes(args[2], "filter candidates"))
-        if key.indicator not in STREAM_SORT_KEYS:
-            for candidate in candidates:
-                if not isinstance(candidate, Asset):
-                    raise self.error(
-                        form,
-                        f"sort key {key.render()} cannot rank a non-asset candidate"
-                        f" (line {candidate.loc.line} column {candidate.loc.column}); use one of"
-                        f" {', '.join(sorted(STREAM_SORT_KEYS))}",
-                    )
+        candidates = rules.unique_candidates(self.nodes(args[2], "filter candidates"))
+        try:
+            rules.check_sort_key(key, candidates)
+        except RuleViolation as violation:
+            raise self.error(form, str(violation)) from None
         return Filter(key, select, count, candidates, loc, self.uid())
-
-    @staticmethod
-    def unique_candidates(candidates: tuple[Node, ...]) -> tuple[Node, ...]:
-        """A repeated asset in one candidate list keeps its first place (spec §2)."""
-        seen: set[str] = set()
-        kept: list[Node] = []
-        for candidate in candidates:
-            if isinstance(candidate, Asset):
-                if candidate.symbol in seen:
-                    continue
-                seen.add(candidate.symbol)
-            kept.append(candidate)
-        return tuple(kept)
 
     def sort_key(self, form: Form) -> SortKey:
         head, args = self.call(form, "a sort key such as (rsi {:window 10})")
-        if head not in INDICATOR_NAMES:
-            raise self.error(form, f"unknown indicator '{head}'")
-        if head == "current-price":
-            if args:
+        name = self.indicator(head, form)
+        if name == "current-price":
+            if len(args) > 1:
                 raise self.error(form, "wrong number of arguments: expected (current-price)")
-            return SortKey(head, 1)
+            return SortKey(name, 1)
         if len(args) != 1:
             raise self.error(
                 form,
                 f"wrong number of arguments: expected ({head} {{:window N}}) as a sort key, got {len(args)}",
             )
-        return SortKey(head, self.window_option(form, args[0], form))
+        return SortKey(name, self.window(name, args[0], form))
 
-    def condition(self, form: Form) -> Condition:
+    def condition(self, form: Form) -> Predicate:
         head, args = self.call(form, "a comparison such as (> A B)")
+        if head in BOOLEANS:
+            if len(args) < 2:
+                raise self.error(form, f"({head} ...) needs at least two conditions, got {len(args)}")
+            terms = tuple(self.condition(arg) for arg in args)
+            return BoolCondition(cast(BoolOp, head), terms, self.loc(form))
         if head not in COMPARISONS:
-            raise self.error(
-                form, f"unknown comparison '{head}'; expected one of {', '.join(sorted(COMPARISONS))}"
-            )
+            expected = ", ".join(sorted(COMPARISONS | BOOLEANS))
+            raise self.error(form, f"unknown comparison '{head}'; expected one of {expected}")
         self.arity(form, args, 2, f"({head} A B)")
         op = cast(ComparisonOp, head)
         return Condition(op, self.operand(args[0]), self.operand(args[1]), self.loc(form))
@@ -365,24 +414,22 @@ class _Compiler:
             assert isinstance(form.value, float)
             return Number(form.value, form.text)
         head, args = self.call(form, 'an indicator such as (rsi "SPY" {:window 10})')
-        if head not in INDICATOR_NAMES:
-            raise self.error(form, f"unknown indicator '{head}'")
-        if head == "current-price":
-            self.arity(form, args, 1, '(current-price "SYMBOL")')
-            symbol = self.string(args[0], "indicator symbol")
-            self.symbols.add(symbol)
-            return IndicatorCall(head, symbol, 1, self.loc(form))
+        name = self.indicator(head, form)
+        if name == "current-price":
+            # A window after the symbol means nothing for the current price: ignored.
+            if len(args) not in (1, 2):
+                raise self.error(
+                    form, f'wrong number of arguments: expected (current-price "SYMBOL"), got {len(args)}'
+                )
+            return IndicatorCall(name, self.ticker(args[0], "indicator symbol", form), 1, self.loc(form))
         if len(args) != 2:
             raise self.error(
                 form,
                 f'wrong number of arguments: expected ({head} "SYMBOL" {{:window N}}), got {len(args)}',
             )
-        symbol = self.string(args[0], "indicator symbol")
-        if isinstance(args[1], Atom) and args[1].kind == "number":
-            raise self.error(
-                form,
-                f'positional window is not supported; write ({head} "{symbol}" {{:window {args[1].text}}})',
-            )
-        window = self.window_option(form, args[1], form)
-        self.symbols.add(symbol)
-        return IndicatorCall(head, symbol, window, self.loc(form))
+        symbol = self.ticker(args[0], "indicator symbol", form)
+        return IndicatorCall(name, symbol, self.window(name, args[1], form), self.loc(form))
+
+
+# The one tolerance of "weights sum to 1", importable from here as before.
+WEIGHT_SUM_TOLERANCE = rules.WEIGHT_SUM_TOLERANCE

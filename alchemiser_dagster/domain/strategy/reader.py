@@ -10,12 +10,28 @@ from __future__ import annotations
 
 import bisect
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
 from alchemiser_dagster.domain.errors import DslParseError
 
 MAX_DEPTH = 1024  # the corpus reaches 190; the spec asks for at least 512
+_RECURSION_HEADROOM = 4 * MAX_DEPTH + 500
+
+
+@contextmanager
+def deep_recursion() -> Iterator[None]:
+    """Allow recursion as deep as the readers permit nesting (bounded by MAX_DEPTH)."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, _RECURSION_HEADROOM))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
 
 BracketKind = Literal["list", "vector", "map"]
 AtomKind = Literal["string", "number", "keyword", "symbol", "nil"]
@@ -24,6 +40,7 @@ _OPENERS: dict[str, BracketKind] = {"(": "list", "[": "vector", "{": "map"}
 _CLOSER_OF: dict[BracketKind, str] = {"list": ")", "vector": "]", "map": "}"}
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 
+_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _TOKEN = re.compile(
     r"""
@@ -93,6 +110,21 @@ def _decode_string(src: SourceText, raw: str, offset: int) -> str:
             i += 1
             continue
         escaped = raw[i + 1]
+        if escaped == "u":  # EDN/Clojure \uXXXX: exactly four hex digits, one code point
+            digits = raw[i + 2 : i + 6]
+            if not _HEX4.fullmatch(digits):
+                raise src.parse_error(offset + 1 + i, "bad escape: \\u needs four hex digits")
+            code = int(digits, 16)
+            i += 6
+            if 0xD800 <= code <= 0xDBFF and raw[i : i + 2] == "\\u" and _HEX4.fullmatch(raw[i + 2 : i + 6]):
+                low = int(raw[i + 2 : i + 6], 16)
+                if 0xDC00 <= low <= 0xDFFF:  # a UTF-16 surrogate pair is one code point
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    i += 6
+            if 0xD800 <= code <= 0xDFFF:
+                raise src.parse_error(offset + 1 + i - 6, "bad escape: a lone UTF-16 surrogate")
+            out.append(chr(code))
+            continue
         if escaped not in _ESCAPES:
             # +1 for the opening quote that `raw` does not include
             raise src.parse_error(offset + 1 + i, f"bad escape '\\{escaped}' in string")
@@ -128,9 +160,13 @@ def read_form(text: str, source: str = "<string>") -> tuple[Form, SourceText]:
     stack: list[tuple[BracketKind, int, list[Form]]] = []
     top: list[Form] = []
 
+    def bare() -> bool:
+        """`defsymphony NAME {OPTS} BODY` written without its parentheses (one tool's export)."""
+        return bool(top) and isinstance(top[0], Atom) and top[0].value == "defsymphony"
+
     def emit(form: Form) -> None:
         target = stack[-1][2] if stack else top
-        if not stack and top:
+        if not stack and top and not bare():
             raise src.parse_error(form.offset, "extra form after the symphony; a file holds one form")
         target.append(form)
 
@@ -140,7 +176,7 @@ def read_form(text: str, source: str = "<string>") -> tuple[Form, SourceText]:
         if group in ("ws", "comment"):
             continue
         if group == "open":
-            if not stack and top:
+            if not stack and top and not bare():
                 raise src.parse_error(offset, "extra form after the symphony; a file holds one form")
             if len(stack) >= MAX_DEPTH:
                 raise src.parse_error(offset, f"forms nested deeper than {MAX_DEPTH}")
@@ -177,6 +213,8 @@ def read_form(text: str, source: str = "<string>") -> tuple[Form, SourceText]:
         raise src.parse_error(open_offset, f"{kind} opened here is never closed")
     if not top:
         raise src.parse_error(0, "empty file: expected (defsymphony NAME {OPTIONS} BODY)")
+    if bare():
+        return Bracketed("list", tuple(top), top[0].offset), src
     return top[0], src
 
 
@@ -185,12 +223,13 @@ def _check_map(src: SourceText, items: list[Form], open_offset: int) -> None:
         raise src.parse_error(open_offset, "map needs an even number of forms (keyword value pairs)")
     seen: set[str] = set()
     for key in items[::2]:
-        if not (isinstance(key, Atom) and key.kind == "keyword"):
-            raise src.parse_error(key.offset, "map keys must be keywords such as :window")
-        assert isinstance(key.value, str)
-        if key.value in seen:
-            raise src.parse_error(key.offset, f"repeated map key :{key.value}")
-        seen.add(key.value)
+        # Keywords (:window) or strings ({"SPY" 60 ...}, a percent weight map).
+        if not (isinstance(key, Atom) and key.kind in ("keyword", "string")):
+            raise src.parse_error(key.offset, "map keys must be keywords such as :window, or strings")
+        # A string key is a label ({"BIL" 45 "BIL" 55} weights children by position).
+        if key.kind == "keyword" and key.text in seen:
+            raise src.parse_error(key.offset, f"repeated map key {key.text}")
+        seen.add(key.text)
 
 
 def describe(form: Form) -> str:

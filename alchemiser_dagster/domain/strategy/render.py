@@ -7,6 +7,7 @@ import math
 from collections.abc import Mapping
 
 from alchemiser_dagster.domain.strategy.trace import (
+    ConditionTrace,
     FilterTrace,
     IfTrace,
     InverseVolatilityTrace,
@@ -44,10 +45,21 @@ def weights_table(by_session: Mapping[dt.date, Mapping[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def _operand(value: OperandValue) -> str:
+def _operand(value: OperandValue | None) -> str:
+    if value is None:
+        return "?"
     if value.indicator is None:
         return value.expr
     return f"{value.expr} = {value.value:.4f}"
+
+
+def condition_text(entry: IfTrace | ConditionTrace) -> str:
+    """A condition with its values: `A = 1.2 > 1`, or `(and [A = 1.2 > 1: true] ...)`
+    listing only the terms evaluated (and stops at the first false, or at the first true)."""
+    if not entry.terms:
+        return f"{_operand(entry.lhs)} {entry.op} {_operand(entry.rhs)}"
+    terms = " ".join(f"[{condition_text(term)}: {str(term.result).lower()}]" for term in entry.terms)
+    return f"({entry.op} {terms})"
 
 
 def trace_text(evaluation: StrategyEvaluation) -> str:
@@ -60,7 +72,7 @@ def trace_text(evaluation: StrategyEvaluation) -> str:
     for entry in evaluation.trace:
         if isinstance(entry, IfTrace):
             lines.append(
-                f"  {entry.node}  if {_operand(entry.lhs)} {entry.op} {_operand(entry.rhs)}"
+                f"  {entry.node}  if {condition_text(entry)}"
                 f" -> {str(entry.result).lower()}, take {entry.branch}"
             )
         elif isinstance(entry, FilterTrace):

@@ -31,12 +31,29 @@ class OperandValue(_Frozen):
     last_bar_date: dt.date | None = None
 
 
+class ConditionTrace(_Frozen):
+    """One evaluated condition: a comparison with both values, or an and/or with the
+    terms it evaluated (it stops at the first false / first true, so later terms are
+    absent)."""
+
+    node: str
+    op: str
+    lhs: OperandValue | None = None
+    rhs: OperandValue | None = None
+    terms: tuple[ConditionTrace, ...] = ()
+    result: bool
+
+
 class IfTrace(_Frozen):
+    """An `if`: for a comparison `op`/`lhs`/`rhs` hold it; for `and`/`or` `op` is the
+    boolean and `terms` the conditions evaluated, each with its values."""
+
     kind: Literal["if"] = "if"
     node: str
     op: str
-    lhs: OperandValue
-    rhs: OperandValue
+    lhs: OperandValue | None = None
+    rhs: OperandValue | None = None
+    terms: tuple[ConditionTrace, ...] = ()
     result: bool
     branch: Literal["then", "else"]
 

@@ -94,11 +94,11 @@ def _error(text: str) -> StrategyError:
             "unknown indicator 'rsii'",
         ),
         (
-            '(defsymphony "x" {} (if (= (rsi "SPY" {:window 10}) 5) [(asset "A")] [(asset "B")]))',
+            '(defsymphony "x" {} (if (== (rsi "SPY" {:window 10}) 5) [(asset "A")] [(asset "B")]))',
             DslValidationError,
             1,
             25,
-            "unknown comparison '='",
+            "unknown comparison '=='",
         ),
         (
             '(defsymphony "x" {} (filter (ma {:window 3}) (select-top 1) [(asset "A")]))',
@@ -168,11 +168,11 @@ def _error(text: str) -> StrategyError:
             "unknown keyword :days",
         ),
         (
-            '(defsymphony "x" {} (if (> (rsi "SPY" 10) 5) [(asset "A")] [(asset "B")]))',
+            '(defsymphony "x" {} (if (> (rsi "SPY" 10.5) 5) [(asset "A")] [(asset "B")]))',
             DslValidationError,
             1,
             28,
-            "positional window",
+            "window must be an integer >= 1",
         ),
         (
             '(defsymphony "x" {} (filter (rsi {:window 3}) (select-top 0) [(asset "A")]))',

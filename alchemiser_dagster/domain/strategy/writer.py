@@ -14,9 +14,10 @@ writes every indicator with `{:window N}`. An `if` reads like `if (...) { } else
 
 Numbers are written as the shortest decimal that reads back to the same float, strings
 with only the escapes the grammar defines (spec §1), options in a fixed order. The
-trading setting is always written (`:rebalance-frequency :daily` when the source left
-it to the default, spec §10), so the canonical text states everything that decides
-what the symphony trades, and its score JSON (`score_writer.py`) carries the same facts.
+asset class and trading setting are always written (`:asset-class "EQUITIES"` and
+`:rebalance-frequency :daily` when the source left them to Composer's defaults, spec
+§10), so the canonical text states everything that decides what the symphony trades,
+and its score JSON (`score_writer.py`) carries the same facts.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ from alchemiser_dagster.domain.strategy.ast import (
 from alchemiser_dagster.domain.strategy.compiler import deep_recursion
 
 INDENT = "  "
-DEFAULT_REBALANCE_FREQUENCY = "daily"
+# Written when the source leaves them out: Composer's defaults (spec §1, §10).
+DEFAULT_OPTIONS: dict[str, str | float | None] = {"asset-class": "EQUITIES", "rebalance-frequency": "daily"}
 # Written first, in this order; any other option follows in name order.
 OPTION_ORDER = ("asset-class", "rebalance-frequency", "rebalance-threshold")
 # Options whose value is a keyword in the text (`:rebalance-frequency :daily`).
@@ -67,9 +69,8 @@ def to_clj(symphony: Symphony) -> str:
 
 
 def canonical_options(symphony: Symphony) -> dict[str, str | float | None]:
-    """The options in their written order, with the default trading setting made explicit."""
-    options = dict(symphony.options)
-    options.setdefault("rebalance-frequency", DEFAULT_REBALANCE_FREQUENCY)
+    """The options in their written order, with the defaults made explicit."""
+    options = DEFAULT_OPTIONS | symphony.options
     ordered = {key: options[key] for key in OPTION_ORDER if key in options}
     ordered.update({key: options[key] for key in sorted(options) if key not in ordered})
     return ordered

@@ -16,7 +16,7 @@ from tests.conftest import corpus_dir, corpus_files
 
 COMPOSER = corpus_dir() / "composer"
 CANONICAL = COMPOSER / "canonical"
-NODE_HEAD = re.compile(r"\((asset|group|weight-equal|weight-specified|weight-inverse-volatility|if|filter) ")
+NODE_HEAD = re.compile(r"\((asset|group|weight-equal|weight-specified|weight-inverse-volatility|if|filter)(?= |$)")
 NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 EX2 = (
@@ -25,7 +25,7 @@ EX2 = (
     ' [(asset "AAA" nil) (asset "DDD" "D, \\"quoted\\"")])))'
 )
 EX2_CANONICAL = """\
-(defsymphony "ex2" {:rebalance-frequency :daily}
+(defsymphony "ex2" {:asset-class "EQUITIES", :rebalance-frequency :daily}
   (weight-specified
     0.5 (filter (cumulative-return {:window 2}) (select-top 2) [
       (asset "AAA")

@@ -47,7 +47,7 @@ from alchemiser_dagster.domain.strategy.writer import canonical_options
 
 JsonObject = dict[str, Any]
 
-_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/alchemiser-dagster/score-json")
+ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/alchemiser-dagster/score-json")
 COMPARATORS = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "=": "eq"}
 COMPOUND_OPERATORS = {"and": "all", "or": "any"}
 # Our indicator names that Composer spells differently in score JSON.
@@ -143,7 +143,7 @@ def weight_fraction(weight: float) -> JsonObject:
 def step_id(name: str, number: int) -> str:
     """`str(uuid.uuid5(namespace, f"{name}\\0{number}"))`, without uuid's per-call overhead
     (a tenth of the time for 10,000 steps)."""
-    digest = bytearray(hashlib.sha1(_ID_NAMESPACE.bytes + f"{name}\x00{number}".encode()).digest()[:16])
+    digest = bytearray(hashlib.sha1(ID_NAMESPACE.bytes + f"{name}\x00{number}".encode()).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = digest.hex()

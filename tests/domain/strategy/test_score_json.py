@@ -343,3 +343,26 @@ def test_deep_json_is_refused_with_a_clear_error() -> None:
     assert "nested deeper than 512" in failure.message
     assert failure.path is not None and failure.path.count("children") == 513
     assert isinstance(error("[" * 100_000 + "]" * 100_000), DslParseError)
+
+
+def test_deep_compound_conditions_are_refused_with_a_clear_error() -> None:
+    levels = 1200
+    leaf = '{"condition-type": "binary", "comparator": "gt", "lhs": {"constant": 1}, "rhs": {"constant": 0}}'
+    nested = (
+        '{"condition-type": "compound", "operator": "all", "conditions": [' * levels + leaf + "]}" * levels
+    )
+    child = '{"step": "if-child", "is-else-condition?": false, "condition": ' + nested
+    child += ', "children": [{"step": "asset", "ticker": "A"}]}'
+    otherwise = (
+        '{"step": "if-child", "is-else-condition?": true, "children": [{"step": "asset", "ticker": "B"}]}'
+    )
+    text = (
+        '{"step": "root", "name": "n", "children": [{"step": "if", "children": ['
+        + child
+        + ", "
+        + otherwise
+        + "]}]}"
+    )
+    failure = error(text)
+    assert isinstance(failure, DslValidationError)
+    assert "conditions nested deeper than 512" in failure.message

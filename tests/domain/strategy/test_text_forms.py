@@ -305,3 +305,18 @@ def test_a_json_looking_text_file_is_read_as_score_json(tmp_path: Path) -> None:
     # A .clj file is always text: the JSON fails there, at its first stray character.
     with pytest.raises(DslParseError, match="unexpected character ':'"):
         load_symphony(clj)
+
+
+def test_and_or_decisions_survive_storage_and_reach_the_daily_report() -> None:
+    from alchemiser_dagster.domain.report import decision_line
+    from alchemiser_dagster.domain.strategy.trace import StrategyEvaluation
+
+    text = '(defsymphony "r" {} ' + IF.format('(and (> (rsi "AAA" 3) 50) (< (current-price "BBB") 19))') + ")"
+    evaluation = run(text)
+    stored = StrategyEvaluation.model_validate_json(evaluation.model_dump_json())
+    assert stored == evaluation
+    (entry,) = stored.trace
+    assert decision_line(entry) == (
+        'f.clj:1:21 (and [(rsi "AAA" {:window 3}) = 86.8132 > 50: true]'
+        ' [(current-price "BBB") = 20.0000 < 19: false]) -> else'
+    )

@@ -98,7 +98,10 @@ def eval_command(
     trace_date: dt.date | None,
     trace_out: Path | None,
 ) -> None:
-    """Print the target weights of FILE for every session of the bars in [--start, --end]."""
+    """Print the target weights of FILE for every session of the bars in [--start, --end].
+
+    FILE is symphony text (.clj) or a Composer score JSON export (.json).
+    """
     symphony = load_symphony(file)
     history = _load_history(bars_path)
     sessions = _sessions_between(history, start, end)

@@ -8,6 +8,7 @@ symphony, which the evaluator uses to memoize by (node, session).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -174,12 +175,16 @@ class Symphony:
     max_window: int
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def label_of(node: Node) -> str:
     """How a filter candidate is named in the trace: symbol, group name, else operator."""
     if isinstance(node, Asset):
         return node.symbol
     if isinstance(node, Group):
-        return node.name
+        # Group names are free text; a control character would split an error's one line.
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", node.name)
     return {
         WeightEqual: "weight-equal",
         WeightSpecified: "weight-specified",

@@ -29,8 +29,6 @@ from alchemiser_dagster.domain.errors import (
 )
 from alchemiser_dagster.domain.strategy.ast import (
     Asset,
-    BoolCondition,
-    Condition,
     Filter,
     Group,
     If,
@@ -39,19 +37,18 @@ from alchemiser_dagster.domain.strategy.ast import (
     Node,
     Number,
     Operand,
-    Predicate,
     Symphony,
     WeightEqual,
     WeightInverseVolatility,
     WeightSpecified,
     label_of,
 )
+from alchemiser_dagster.domain.strategy.conditions import holds, traced
 from alchemiser_dagster.domain.strategy.history import MarketHistory
 from alchemiser_dagster.domain.strategy.indicators import stream_metric
 from alchemiser_dagster.domain.strategy.reader import deep_recursion
 from alchemiser_dagster.domain.strategy.rules import WEIGHT_SUM_TOLERANCE
 from alchemiser_dagster.domain.strategy.trace import (
-    ConditionTrace,
     FilterTrace,
     IfTrace,
     InverseVolatilityTrace,
@@ -67,13 +64,6 @@ Trace: TypeAlias = list[TraceEntry] | None
 # The root guard uses the load-time tolerance of weight-specified sums (rules.py): a
 # stricter one here would fail every session of a symphony that was accepted at load.
 SUM_TOLERANCE = WEIGHT_SUM_TOLERANCE
-_COMPARE: dict[str, Callable[[float, float], bool]] = {
-    ">": lambda a, b: a > b,
-    "<": lambda a, b: a < b,
-    ">=": lambda a, b: a >= b,
-    "<=": lambda a, b: a <= b,
-    "=": lambda a, b: a == b,
-}
 
 
 def _scaled_sum(parts: Iterable[tuple[float, Weights]]) -> Weights:
@@ -219,9 +209,13 @@ class SymphonyEvaluator:
     def _if(self, node: If, t: int, trace: Trace) -> Weights:
         condition = node.condition
         if trace is None:
-            result = self._holds(condition, t)
+            result = holds(condition, lambda operand: self._operand(operand, t))
         else:
-            checked = self._traced(condition, t)
+            checked = traced(
+                condition,
+                lambda operand: self._operand(operand, t),
+                lambda operand, value: self._operand_trace(operand, value, t),
+            )
             result = checked.result
             trace.append(
                 IfTrace(
@@ -235,39 +229,6 @@ class SymphonyEvaluator:
                 )
             )
         return self._vector(node.then if result else node.otherwise, t, trace)
-
-    def _holds(self, condition: Predicate, t: int) -> bool:
-        """Whether a condition holds; `and` stops at the first false, `or` at the first true."""
-        if isinstance(condition, Condition):
-            return _COMPARE[condition.op](self._operand(condition.lhs, t), self._operand(condition.rhs, t))
-        if condition.op == "and":
-            return all(self._holds(term, t) for term in condition.terms)
-        return any(self._holds(term, t) for term in condition.terms)
-
-    def _traced(self, condition: Predicate, t: int) -> ConditionTrace:
-        """`_holds` with every evaluated comparison's values, for the decision trace."""
-        if isinstance(condition, Condition):
-            lhs = self._operand(condition.lhs, t)
-            rhs = self._operand(condition.rhs, t)
-            return ConditionTrace(
-                node=str(condition.loc),
-                op=condition.op,
-                lhs=self._operand_trace(condition.lhs, lhs, t),
-                rhs=self._operand_trace(condition.rhs, rhs, t),
-                result=_COMPARE[condition.op](lhs, rhs),
-            )
-        return self._traced_bool(condition, t)
-
-    def _traced_bool(self, condition: BoolCondition, t: int) -> ConditionTrace:
-        stop_at = condition.op == "or"  # and: stop at the first False; or: at the first True
-        terms: list[ConditionTrace] = []
-        for term in condition.terms:
-            terms.append(self._traced(term, t))
-            if terms[-1].result is stop_at:
-                break
-        return ConditionTrace(
-            node=str(condition.loc), op=condition.op, terms=tuple(terms), result=terms[-1].result
-        )
 
     def _operand(self, operand: Operand, t: int) -> float:
         if isinstance(operand, Number):

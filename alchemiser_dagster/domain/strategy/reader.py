@@ -162,7 +162,8 @@ def read_form(text: str, source: str = "<string>") -> tuple[Form, SourceText]:
 
     def bare() -> bool:
         """`defsymphony NAME {OPTS} BODY` written without its parentheses (one tool's export)."""
-        return bool(top) and isinstance(top[0], Atom) and top[0].value == "defsymphony"
+        first = top[0] if top else None
+        return isinstance(first, Atom) and first.kind == "symbol" and first.value == "defsymphony"
 
     def emit(form: Form) -> None:
         target = stack[-1][2] if stack else top

@@ -302,7 +302,7 @@ class _ScoreReader:
         """The structured `condition` when present (it wins), else the flat fields."""
         structured = child.get("condition")
         if structured is not None:
-            return self.structured(structured, f"{path}.condition")
+            return self.structured(structured, f"{path}.condition", 0)
         op = self.comparator(child.get("comparator"), path)
         lhs = self.flat_indicator(child, "lhs", path)
         if child.get("rhs-fixed-value?") is True:
@@ -334,8 +334,10 @@ class _ScoreReader:
         window = self.window(indicator, raw, path, f"{side} window")
         return IndicatorCall(indicator, symbol, window, self.loc(path))
 
-    def structured(self, value: object, path: str) -> Predicate:
+    def structured(self, value: object, path: str, depth: int) -> Predicate:
         condition = self.obj(value, path, "a condition")
+        if depth > MAX_NODE_DEPTH:
+            raise self.error(path, f"conditions nested deeper than {MAX_NODE_DEPTH}")
         kind = condition.get("condition-type")
         if kind == "binary":
             op = self.comparator(condition.get("comparator"), path)
@@ -349,7 +351,9 @@ class _ScoreReader:
             items = condition.get("conditions")
             if not isinstance(items, list) or not items:
                 raise self.error(path, '"conditions" must be a non-empty list')
-            terms = tuple(self.structured(item, f"{path}.conditions[{i}]") for i, item in enumerate(items))
+            terms = tuple(
+                self.structured(item, f"{path}.conditions[{i}]", depth + 1) for i, item in enumerate(items)
+            )
             if len(terms) == 1:
                 return terms[0]
             return BoolCondition("and" if operator == "all" else "or", terms, self.loc(path))

@@ -255,7 +255,9 @@ _EDITS = st.tuples(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_EDITS, min_size=1, max_size=4))
-def test_mutated_symphonies_raise_only_typed_errors_with_a_position(edits: list[tuple[str, int, str]]) -> None:
+def test_mutated_symphonies_raise_only_typed_errors_with_a_position(
+    edits: list[tuple[str, int, str]],
+) -> None:
     text = CORPUS_SAMPLE
     for action, position, piece in edits:
         at = min(position, len(text))

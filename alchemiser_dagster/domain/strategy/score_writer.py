@@ -42,7 +42,7 @@ from alchemiser_dagster.domain.strategy.ast import (
     WeightInverseVolatility,
     WeightSpecified,
 )
-from alchemiser_dagster.domain.strategy.compiler import deep_recursion
+from alchemiser_dagster.domain.strategy.reader import deep_recursion
 from alchemiser_dagster.domain.strategy.writer import canonical_options
 
 JsonObject = dict[str, Any]

@@ -45,7 +45,7 @@ from alchemiser_dagster.domain.strategy.ast import (
     WeightInverseVolatility,
     WeightSpecified,
 )
-from alchemiser_dagster.domain.strategy.compiler import deep_recursion
+from alchemiser_dagster.domain.strategy.reader import deep_recursion
 
 INDENT = "  "
 # Written when the source leaves them out: Composer's defaults (spec §1, §10).

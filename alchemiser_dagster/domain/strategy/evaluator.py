@@ -29,6 +29,7 @@ from alchemiser_dagster.domain.errors import (
 )
 from alchemiser_dagster.domain.strategy.ast import (
     Asset,
+    Condition,
     Filter,
     Group,
     If,
@@ -43,7 +44,7 @@ from alchemiser_dagster.domain.strategy.ast import (
     WeightSpecified,
     label_of,
 )
-from alchemiser_dagster.domain.strategy.conditions import holds, traced
+from alchemiser_dagster.domain.strategy.conditions import COMPARE, holds, traced
 from alchemiser_dagster.domain.strategy.history import MarketHistory
 from alchemiser_dagster.domain.strategy.indicators import stream_metric
 from alchemiser_dagster.domain.strategy.reader import deep_recursion
@@ -208,7 +209,9 @@ class SymphonyEvaluator:
 
     def _if(self, node: If, t: int, trace: Trace) -> Weights:
         condition = node.condition
-        if trace is None:
+        if trace is None and type(condition) is Condition:  # the common case, kept inline
+            result = COMPARE[condition.op](self._operand(condition.lhs, t), self._operand(condition.rhs, t))
+        elif trace is None:
             result = holds(condition, lambda operand: self._operand(operand, t))
         else:
             checked = traced(

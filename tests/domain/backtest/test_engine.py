@@ -11,7 +11,7 @@ import pytest
 from alchemiser_dagster.domain.backtest.corridor import corridor_weights, drifted
 from alchemiser_dagster.domain.backtest.engine import BacktestSettings, run_backtest
 from alchemiser_dagster.domain.backtest.metrics import max_drawdown, performance
-from alchemiser_dagster.domain.errors import ConfigError, MarketDataError, MissingBar
+from alchemiser_dagster.domain.errors import DslValidationError, MarketDataError, MissingBar
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings
 from alchemiser_dagster.domain.strategy.config import load_allocation_config
 
@@ -106,7 +106,8 @@ def test_without_a_corridor_the_sleeve_goes_back_to_target_daily() -> None:
 def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
     bad = '(defsymphony "x" {:rebalance-threshold "often"} (asset "AAA"))'
     config = load_allocation_config(config_of(tmp_path, {"x.clj": bad}, {"x.clj": 1.0}))
-    with pytest.raises(ConfigError, match=r"x.clj: :rebalance-threshold must be a number in \[0, 1\), got 'often'"):
+    # Trading options are validated when the symphony loads (issue 15), naming the place.
+    with pytest.raises(DslValidationError, match=r"x.clj:1:40: ValidationError: option :rebalance-threshold: "):
         run_backtest(config, bars_of({"AAA": [1, 2, 3, 4, 5]}), None, None, BacktestSettings())
     ok = load_allocation_config(config_of(tmp_path, {"switch.clj": SWITCH}, {"switch.clj": 1.0}))
     with pytest.raises(MarketDataError, match="no session of the bars lies in"):

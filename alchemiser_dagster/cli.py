@@ -16,6 +16,7 @@ import click
 from alchemiser_dagster.cli_accounts import accounts
 from alchemiser_dagster.cli_backtest import backtest
 from alchemiser_dagster.cli_compare import compare
+from alchemiser_dagster.cli_convert import convert
 from alchemiser_dagster.cli_data import data
 from alchemiser_dagster.cli_killswitch import killswitch
 from alchemiser_dagster.cli_plan import plan
@@ -179,6 +180,7 @@ def allocate_command(config_path: Path, bars_path: Path, session: dt.date | None
     click.echo("\n".join(blocks))
 
 
+strategy.add_command(convert)
 cli.add_command(data)
 cli.add_command(backtest)
 cli.add_command(compare)

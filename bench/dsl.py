@@ -5,18 +5,27 @@ its own child process so its peak RSS is its own (data loading included). It als
 times one session of `allocations.prod.json` after the data is loaded, cold (parse and
 indicator series included) and warm.
 
+It also times the score-JSON path: parsing the largest Composer score JSON of
+`composer/` and its text equivalent (the canonical text `strategy convert` writes, and the
+corpus's own `canonical/` file), converting it each way, and evaluating the JSON-loaded and
+the text-loaded symphony over the same sessions; their weights must be identical.
+
 Goals on the 2-core reference machine: the whole corpus over 250 sessions < 30 s; one
-session of allocations.prod.json < 1 s after the data is loaded.
+session of allocations.prod.json < 1 s after the data is loaded; the JSON and text forms of
+one symphony evaluate equally fast (within noise).
 """
 
 import argparse
 import datetime as dt
+import gc
 import json
+import math
 import os
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,10 +34,13 @@ sys.path.insert(0, str(ROOT))
 from alchemiser_dagster.domain.marketdata.bars import read_bars, write_bars  # noqa: E402
 from alchemiser_dagster.domain.marketdata.synth import generate_bars  # noqa: E402
 from alchemiser_dagster.domain.strategy.allocation import evaluate_allocation  # noqa: E402
-from alchemiser_dagster.domain.strategy.compiler import load_symphony  # noqa: E402
+from alchemiser_dagster.domain.strategy.compiler import load_symphony, parse_symphony  # noqa: E402
 from alchemiser_dagster.domain.strategy.config import load_allocation_config  # noqa: E402
 from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator  # noqa: E402
 from alchemiser_dagster.domain.strategy.history import MarketHistory  # noqa: E402
+from alchemiser_dagster.domain.strategy.score_json import parse_score_json  # noqa: E402
+from alchemiser_dagster.domain.strategy.score_writer import to_score_json_text  # noqa: E402
+from alchemiser_dagster.domain.strategy.writer import strategy_key, to_clj  # noqa: E402
 
 DATA = ROOT / "bench" / "out" / "bars.parquet"
 DATA_START = dt.date(2019, 1, 2)
@@ -90,6 +102,64 @@ def prod_session(config_path: Path) -> dict[str, float]:
     return {"cold_s": cold, "warm_s": warm, "peak_rss_mib": peak_rss_mib()}
 
 
+def best_of(repeats: int, work: Callable[[], object]) -> float:
+    """The least CPU time of `repeats` runs: other load on a shared machine inflates wall
+    time but hardly the process's own CPU time."""
+    times = []
+    for _ in range(repeats):
+        started = time.process_time()
+        work()
+        times.append(time.process_time() - started)
+    return min(times)
+
+
+def json_sample(path: Path, sessions: int) -> dict[str, float | str | int]:
+    """Parse and evaluate one score JSON and its text forms; weights must agree exactly."""
+    json_text = path.read_text(encoding="utf-8")
+    from_json = parse_score_json(json_text, source=path.name)
+    ours = to_clj(from_json)
+    shipped_path = path.parent / "canonical" / f"{path.stem}.clj"
+    shipped = shipped_path.read_text(encoding="utf-8") if shipped_path.exists() else ours
+    from_text = parse_symphony(ours, source=f"{path.stem}.clj")
+    if strategy_key(from_text) != strategy_key(from_json):
+        raise SystemExit(f"{path.name}: its canonical text is not the same strategy")
+    bars = generate_bars(sorted(from_json.symbols), start=DATA_START, end=DATA_END)
+    days = MarketHistory.from_bars(bars, source="synthetic").sessions[-sessions:]
+    evaluated: dict[str, dict[dt.date, dict[str, float]]] = {}
+    eval_s = {"json": math.inf, "text": math.inf}
+    # Alternating runs, each on a fresh history: the history caches indicator series, so a
+    # second evaluation on the same one would skip the work the first one paid for.
+    for form, symphony in [("json", from_json), ("text", from_text)] * 3:
+        history = MarketHistory.from_bars(bars, source="synthetic")
+        gc.collect()  # the previous run's garbage is not this run's cost
+        started = time.process_time()
+        weights = SymphonyEvaluator(symphony, history).evaluate_range(days)
+        eval_s[form] = min(eval_s[form], time.process_time() - started)
+        evaluated[form] = weights
+    if evaluated["json"] != evaluated["text"]:
+        raise SystemExit(f"{path.name}: the JSON and text forms allocate differently")
+    return {
+        "file": path.name,
+        "json_bytes": len(json_text.encode()),
+        "text_bytes": len(ours.encode()),
+        "shipped_bytes": len(shipped.encode()),
+        "nodes": from_json.node_count,
+        "parse_json_s": best_of(5, lambda: parse_score_json(json_text, source=path.name)),
+        "parse_text_s": best_of(5, lambda: parse_symphony(ours, source="ours.clj")),
+        "parse_shipped_s": best_of(5, lambda: parse_symphony(shipped, source=shipped_path.name)),
+        "to_clj_s": best_of(5, lambda: to_clj(from_json)),
+        "to_json_s": best_of(5, lambda: to_score_json_text(from_text)),
+        "eval_json_s": eval_s["json"],
+        "eval_text_s": eval_s["text"],
+        "sessions": len(days),
+    }
+
+
+def largest_json(corpus: Path) -> Path | None:
+    samples = sorted((corpus / "composer").glob("*.json"), key=lambda p: (-p.stat().st_size, p.name))
+    return samples[0] if samples else None
+
+
 def run_child(*args: str) -> dict[str, float | str | int]:
     out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True).stdout
     result: dict[str, float | str | int] = json.loads(out.strip().splitlines()[-1])
@@ -102,7 +172,11 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=250)
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--prod", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--json-sample", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.json_sample:
+        print(json.dumps(json_sample(args.json_sample, args.sessions)))
+        return
     if args.one:
         print(json.dumps(one_file(args.one, args.sessions)))
         return
@@ -134,6 +208,22 @@ def main() -> None:
     print(
         f"allocations.prod.json, one session after data load: cold {prod['cold_s']:.3f} s,"
         f" warm {prod['warm_s']:.3f} s (goal < 1 s); peak RSS {prod['peak_rss_mib']:.0f} MiB"
+    )
+    sample = largest_json(args.corpus)
+    if sample is None:
+        print("no composer/*.json sample in the corpus: score-JSON path not measured")
+        return
+    row = run_child("--json-sample", str(sample), "--sessions", str(args.sessions))
+    print(
+        f"score JSON path, largest sample {row['file']} ({row['nodes']} nodes), CPU seconds:\n"
+        f"  parse   JSON {row['parse_json_s']:.3f} s ({int(row['json_bytes']) / 1e6:.2f} MB)"
+        f" | canonical text {row['parse_text_s']:.3f} s ({int(row['text_bytes']) / 1e6:.2f} MB)"
+        f" | corpus canonical/ text {row['parse_shipped_s']:.3f} s ({int(row['shipped_bytes']) / 1e6:.2f} MB)"
+        " (best of 5)\n"
+        f"  convert to .clj {row['to_clj_s']:.3f} s | to score JSON {row['to_json_s']:.3f} s (best of 5)\n"
+        f"  evaluate {row['sessions']} sessions: from JSON {row['eval_json_s']:.3f} s"
+        f" | from text {row['eval_text_s']:.3f} s (best of 3, fresh data each; weights identical;"
+        " goal: equal within noise)"
     )
 
 

@@ -60,15 +60,37 @@ def storage_path(base: str | os.PathLike[str] | UPath, *parts: str) -> UPath:
 
 
 def read_bytes(path: UPath) -> bytes | None:
-    """The file's bytes, or None when it does not exist; any other failure is a StorageError."""
+    """The file's bytes, or None when it has never existed; any other failure is a StorageError.
+
+    Only a plain "no such file" means absent. A symlink whose target is gone (a moved or
+    unmounted folder), at the name or at any folder above it, fails closed: for the kill
+    switch, "absent" means ACTIVE, and an unmounted volume must not read as "never flipped".
+    """
     try:
         with path.open("rb") as handle:
             data: bytes = handle.read()
             return data
-    except FileNotFoundError:
+    except FileNotFoundError as error:
+        if is_local(path) and (link := _dangling_link(path.path)) is not None:
+            raise StorageError(
+                f"{path}: cannot read (symlink {link} points at {os.readlink(link)!r}, which does not exist;"
+                " a missing target is not a missing file)"
+            ) from error
         return None
     except STORE_ERRORS as error:
         raise StorageError(f"{path}: cannot read ({type(error).__name__}: {error})") from error
+
+
+def _dangling_link(local_path: str) -> str | None:
+    """The first symlink on `local_path` (the name itself, then each folder up) whose target is missing."""
+    current = os.path.abspath(local_path)
+    while True:
+        if os.path.islink(current) and not os.path.exists(current):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
 
 
 def write_bytes(path: UPath, payload: bytes, *, durable: bool = True) -> None:

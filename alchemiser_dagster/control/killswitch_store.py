@@ -9,8 +9,10 @@ replace the object in one PUT (two simultaneous flips on S3 are not serialised: 
 later PUT wins). Every read goes to the store (no listing cache), so a flip made by
 another process is in force at the next read.
 
-Failing closed: a missing file means the switch was never flipped (ACTIVE), but a file
-that cannot be read or parsed is a `StorageError` naming it, never a silent ACTIVE.
+Failing closed: only a file that has never existed means the switch was never flipped
+(ACTIVE). A file that cannot be read or parsed, a folder in its place, a permission
+error, or a symlink (at the file or a folder above it) whose target is gone is a
+`StorageError` naming the path and why, never a silent ACTIVE.
 """
 
 from __future__ import annotations

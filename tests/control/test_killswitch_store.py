@@ -92,6 +92,41 @@ def test_an_unreadable_location_is_a_storage_error(base: str) -> None:
         store.read()
 
 
+def test_a_dangling_symlink_at_the_file_fails_closed_naming_it(base: str, tmp_path: Path) -> None:
+    store = KillSwitchStore(base)
+    path = Path(store.location)
+    path.parent.mkdir(parents=True)
+    path.symlink_to(tmp_path / "moved-away" / "killswitch.json")  # the target was moved or unmounted
+    with pytest.raises(StorageError, match=r"killswitch\.json: cannot read \(symlink .*does not exist"):
+        store.current()
+    with pytest.raises(StorageError):
+        store.flip("ACTIVE", "must not start a fresh log over a broken link", who="alice", now=AT)
+    assert path.is_symlink()
+
+
+def test_a_dangling_symlinked_control_folder_fails_closed(base: str, tmp_path: Path) -> None:
+    store = KillSwitchStore(base)
+    control = Path(store.location).parent
+    control.symlink_to(tmp_path / "unmounted-volume" / "control")
+    with pytest.raises(StorageError, match=f"symlink {control} points at"):
+        store.current()
+
+
+def test_a_live_symlink_to_a_missing_file_in_an_existing_folder_is_still_never_flipped(
+    base: str, tmp_path: Path
+) -> None:
+    # The control folder may legitimately live elsewhere; only a broken link fails closed.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    control = Path(KillSwitchStore(base).location).parent
+    control.symlink_to(elsewhere)
+    store = KillSwitchStore(base)
+    assert store.current() == "ACTIVE"
+    store.flip("HALTED", "through the link", who="alice", now=AT)
+    assert KillSwitchStore(base).current() == "HALTED"
+    assert (elsewhere / "killswitch.json").is_file()
+
+
 def test_the_file_lives_beside_a_local_storage_base(tmp_path: Path) -> None:
     store = KillSwitchStore(str(tmp_path / "data" / "storage"))
     assert store.location == str(tmp_path / "data" / "control" / "killswitch.json")

@@ -32,7 +32,7 @@ OVERRIDABLE = ("failed_strategy_policy", "planning", "risk", "execution")
 
 
 class Account(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     name: str
     mode: Literal["embedded", "paper", "live"] = "paper"
@@ -64,7 +64,7 @@ class Account(BaseModel):
 
 
 class AccountsFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     accounts: tuple[Account, ...] = Field(min_length=1)
 

@@ -21,12 +21,25 @@ SCHEMES = (ENV_SCHEME, AWS_SECRETS_MANAGER_SCHEME)
 
 
 def validate_reference(reference: str) -> str:
+    """The reference unchanged; anything else is refused without repeating it (it may be a key)."""
     scheme = next((s for s in SCHEMES if reference.startswith(s)), None)
     if scheme is None or not reference[len(scheme) :].strip("#"):
         raise ValueError(
-            f"a secret reference looks like 'env:NAME' or 'aws-sm:SECRET_ID[#FIELD]', got {reference!r}"
+            "a secret reference looks like 'env:NAME' or 'aws-sm:SECRET_ID[#FIELD]'; "
+            f"got {_shape(reference)} (not shown: if it is a key itself, remove it from the "
+            "settings, put it in an environment variable or a secret store, and rotate it if it was shared)"
         )
     return reference
+
+
+def _shape(value: str) -> str:
+    """What a rejected reference looks like without its content: its length and scheme, if any."""
+    scheme, colon, _ = value.partition(":")
+    if f"{scheme}{colon}" in SCHEMES:
+        return f"'{scheme}{colon}' with nothing after it"
+    if colon and scheme.isalpha() and len(scheme) <= 10:
+        return f"a value of {len(value)} characters with the unknown scheme '{scheme}:'"
+    return f"a value of {len(value)} characters with no scheme"
 
 
 def env_name(reference: str) -> str | None:

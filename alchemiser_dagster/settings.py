@@ -4,16 +4,23 @@ Sources, highest first: environment variables (``ALCHEMISER_<NAME>``, nested gro
 ``__``, e.g. ``ALCHEMISER_RISK__MAX_ORDER_USD=25000``), then a TOML file
 (``ALCHEMISER_SETTINGS_FILE``, default ``alchemiser.toml`` in the working directory when
 it exists), then the spec's defaults. A bad value fails with a message naming the
-setting and the source. Broker keys are not settings: they stay in environment
-variables and reach the broker only at run time.
+setting and where it came from (the variable, or the TOML file and key). Broker keys are
+not settings: they stay in environment variables and reach the broker only at run time,
+so a value rejected for a key-like setting (``*_secret``, ``*key*``, ``*password*``,
+``*token*``) or an unknown key is never repeated in a message: it may be a pasted key.
+An ``ALCHEMISER_*`` variable that is no setting (a typo such as ``ALCHEMISER_MODEE``) is
+reported once per process on stderr with the closest known name.
 """
 
 import datetime as dt
+import difflib
+import logging
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -43,6 +50,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         frozen=True,
+        hide_input_in_errors=True,
     )
 
     mode: Mode = "embedded"
@@ -96,21 +104,113 @@ def settings_file() -> Path | None:
     return default if default.is_file() else None
 
 
+ENV_PREFIX = "ALCHEMISER_"
+# Variables read outside the settings model (deployment and tooling), so they are not typos.
+OTHER_VARIABLES = frozenset(
+    {
+        "ALCHEMISER_SETTINGS_FILE",
+        "ALCHEMISER_LOCATION",
+        "ALCHEMISER_CORPUS",
+        "ALCHEMISER_SHARED",
+        "ALCHEMISER_RUN_TASK_DEFINITION",
+        "ALCHEMISER_PG_PASSWORD_SECRET_ARN",
+        "ALCHEMISER_ECS_CLUSTER",
+    }
+)
+SECRET_WORDS = ("secret", "key", "password", "token")
+
+_log = logging.getLogger(__name__)
+_warned: set[str] = set()
+
+
 def load_settings() -> Settings:
     """Read and validate the settings; any bad value is a ConfigError naming the setting."""
+    warn_unknown_variables(os.environ)
     try:
         return Settings()
     except ValidationError as error:
-        problems = "; ".join(_describe(e) for e in error.errors())
         source = settings_file()
+        problems = "; ".join(_describe(e, source, os.environ) for e in error.errors())
         where = f" (environment and {source})" if source else " (environment)"
         raise ConfigError(f"invalid settings{where}: {problems}") from error
     except ValueError as error:  # a malformed TOML file or nested JSON value
-        raise ConfigError(f"invalid settings: {error}") from error
+        raise ConfigError(f"invalid settings: {_name_the_source(error)}") from error
 
 
-def _describe(error: object) -> str:
+def known_variables() -> frozenset[str]:
+    """Every ALCHEMISER_* name the product reads: one per setting, one per nested setting."""
+    names = set(OTHER_VARIABLES)
+    for name, field in Settings.model_fields.items():
+        names.add(ENV_PREFIX + name.upper())
+        group = field.annotation
+        if isinstance(group, type) and issubclass(group, BaseModel):
+            names.update(f"{ENV_PREFIX}{name.upper()}__{sub.upper()}" for sub in group.model_fields)
+    return frozenset(names)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """Each ALCHEMISER_* variable that is no setting, with the closest known name (or None)."""
+    known = known_variables()
+    suffixes = sorted(name[len(ENV_PREFIX) :] for name in known)  # the prefix would make all alike
+    found = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if upper.startswith(ENV_PREFIX) and upper not in known:
+            close = difflib.get_close_matches(upper[len(ENV_PREFIX) :], suffixes, n=1, cutoff=0.6)
+            found.append((name, ENV_PREFIX + close[0] if close else None))
+    return found
+
+
+def warn_unknown_variables(environ: Mapping[str, str]) -> None:
+    """Log a warning (once per process and name) for each unknown ALCHEMISER_* variable."""
+    for name, close in unknown_variables(environ):
+        if name in _warned:
+            continue
+        _warned.add(name)
+        hint = f"; did you mean {close}?" if close else ""
+        _log.warning("%s is not a setting of alchemiser and is ignored%s", name, hint)
+
+
+def _is_secret_like(loc: Iterable[object]) -> bool:
+    return any(word in str(part).lower() for part in loc for word in SECRET_WORDS)
+
+
+def _describe(error: object, source: Path | None, environ: Mapping[str, str]) -> str:
+    """`path (where): message (got value)`; no value for key-like settings or unknown keys."""
     assert isinstance(error, dict)
-    path = ".".join(str(part) for part in error["loc"])
-    env_name = "ALCHEMISER_" + "__".join(str(part).upper() for part in error["loc"])
-    return f"{path} ({env_name}): {error['msg']} (got {error.get('input')!r})"
+    loc = tuple(error["loc"])
+    path = ".".join(str(part) for part in loc)
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        fields = list(Settings.model_fields) if len(loc) == 1 else []
+        close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
+        message = "not a setting" + (f"; did you mean {close[0]}?" if close else "")
+        shown = ""
+    elif _is_secret_like(loc):
+        shown = " (the value is not shown: it may be a key)"
+    else:
+        shown = f" (got {error.get('input')!r})"
+    return f"{path} ({_where(loc, source, environ)}): {message}{shown}"
+
+
+def _where(loc: tuple[object, ...], source: Path | None, environ: Mapping[str, str]) -> str:
+    """The variable that set `loc` (itself or its group as JSON), else the TOML file and key."""
+    present = {name.upper() for name in environ}
+    names = [str(part).upper() for part in loc if isinstance(part, str)]
+    for depth in range(len(names), 0, -1):
+        variable = ENV_PREFIX + "__".join(names[:depth])
+        if variable in present:
+            return variable
+    if source is not None:
+        return f"key {'.'.join(str(part) for part in loc)} in {source}"
+    return ENV_PREFIX + "__".join(names)
+
+
+def _name_the_source(error: ValueError) -> str:
+    """A TOML syntax error names the file; a nested JSON error names the variable."""
+    text = str(error)
+    for name in Settings.model_fields:
+        if f'field "{name}" from source "EnvSettingsSource"' in text:
+            return f"{ENV_PREFIX}{name.upper()} is not valid JSON for the group {name!r}"
+    source = settings_file()
+    return f"{source}: {text}" if source is not None else text

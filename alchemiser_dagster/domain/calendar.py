@@ -32,6 +32,7 @@ __all__ = [
     "nyse_sessions",
     "previous_session",
     "session_close",
+    "session_days",
 ]
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -66,6 +67,12 @@ def _session_table() -> tuple[npt.NDArray[np.datetime64], npt.NDArray[np.int64]]
     days.setflags(write=False)
     close_ns.setflags(write=False)
     return days, close_ns
+
+
+def session_days() -> npt.NDArray[np.datetime64]:
+    """Every session the calendar knows, ascending, as read-only ``datetime64[D]`` (for vector checks)."""
+    days, _ = _session_table()
+    return days
 
 
 def calendar_bounds() -> tuple[dt.date, dt.date]:

@@ -9,6 +9,13 @@ functions, the strategy engine and :func:`close_matrix` use, so a session compar
 everywhere without unit or timezone questions. Parquet stores it as ``date32`` and
 reading it back yields ``datetime.date`` again.
 
+Bars are sessions: every date is an NYSE (XNYS) session inside the calendar's range
+(exchange_calendars knows sessions only about a year ahead, so a later date is an error,
+not a guess), and a symbol has a bar on every session between its first and last one (a
+hole would silently stretch a "1-day" return or a moving window across it). Prices are
+consistent: ``low <= open, close <= high`` (within a relative ``PRICE_TOLERANCE`` for
+float rounding of adjusted prices).
+
 Bad data is never dropped or filled: every problem raises
 :class:`~alchemiser_dagster.domain.errors.MarketDataError` whose message names the
 source, the symbol and the date of the first offending row (in (symbol, date) order) and
@@ -26,6 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from alchemiser_dagster.domain.calendar import calendar_bounds, session_days
 from alchemiser_dagster.domain.errors import MarketDataError
 
 __all__ = [
@@ -42,6 +50,10 @@ BAR_COLUMNS: tuple[str, ...] = ("symbol", "date", "open", "high", "low", "close"
 #: Numeric columns (all float64 after normalization).
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 _NUMERIC_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
+#: Relative slack for ``low <= open, close <= high`` (float rounding of adjusted prices).
+PRICE_TOLERANCE = 1e-9
+#: How many missing sessions a gap message lists before "and N more".
+_SHOWN_GAPS = 5
 
 
 def _fail(
@@ -176,6 +188,7 @@ def normalize_bars(df: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFrame
             dup[1:] |= same
             dup[:-1] |= same
             raise _fail(source, "duplicate (symbol, date) rows", symbols, dates, dup)
+    _check_sessions(source, symbols, days, dates)
 
     close = numeric["close"]
     bad_close = ~np.isfinite(close) | ~(close > 0)
@@ -189,6 +202,7 @@ def normalize_bars(df: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFrame
         nonpositive = ~(values > 0)
         if nonpositive.any():
             raise _fail(source, f"non-positive {col}", symbols, dates, nonpositive)
+    _check_price_order(source, symbols, dates, numeric)
     volume = numeric["volume"]
     bad_volume = ~np.isfinite(volume) | (volume < 0)
     if bad_volume.any():
@@ -203,6 +217,77 @@ def normalize_bars(df: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFrame
         columns=list(BAR_COLUMNS),
     )
     return out
+
+
+def _check_sessions(
+    source: str,
+    symbols: npt.NDArray[np.object_],
+    days: npt.NDArray[np.datetime64],
+    dates: npt.NDArray[np.object_],
+) -> None:
+    """Every date is an NYSE session in the calendar's range; no symbol skips one (sorted input)."""
+    first, last = calendar_bounds()
+    outside = (days < np.datetime64(first, "D")) | (days > np.datetime64(last, "D"))
+    if outside.any():
+        raise _fail(
+            source,
+            f"date outside the NYSE calendar's range {first}..{last} (no session is known there)",
+            symbols,
+            dates,
+            outside,
+        )
+    sessions = session_days()
+    position = np.searchsorted(sessions, days)
+    not_session = sessions[position] != days
+    if not_session.any():
+        raise _fail(
+            source,
+            "date that is not an NYSE session (a weekend or an exchange holiday)",
+            symbols,
+            dates,
+            not_session,
+        )
+    if len(days) < 2:
+        return
+    gap = (symbols[1:] == symbols[:-1]) & (np.diff(position) > 1)
+    if gap.any():
+        symbol = symbols[int(np.flatnonzero(gap)[0])]
+        own = np.flatnonzero(symbols == symbol)
+        held = position[own]
+        missing = np.setdiff1d(np.arange(held[0], held[-1] + 1), held)
+        shown = ", ".join(str(_as_date(sessions[i])) for i in missing[:_SHOWN_GAPS])
+        more = f" and {len(missing) - _SHOWN_GAPS} more" if len(missing) > _SHOWN_GAPS else ""
+        others = len({str(s) for s in symbols[1:][gap]}) - 1
+        also = f" ({others} more symbol(s) have gaps)" if others else ""
+        raise MarketDataError(
+            f"{source}: {symbol} lacks {len(missing)} session(s) after its first bar {dates[own[0]]}:"
+            f" {shown}{more}{also}"
+        )
+
+
+def _check_price_order(
+    source: str,
+    symbols: npt.NDArray[np.object_],
+    dates: npt.NDArray[np.object_],
+    numeric: dict[str, npt.NDArray[np.float64]],
+) -> None:
+    """``low <= high`` and ``open``/``close`` within ``[low, high]`` (relative tolerance)."""
+    high, low = numeric["high"], numeric["low"]
+    slack = PRICE_TOLERANCE * high
+    inverted = high < low - slack
+    if inverted.any():
+        raise _fail(source, "high below low", symbols, dates, inverted)
+    for col in ("open", "close"):
+        values = numeric[col]
+        outside = (values > high + slack) | (values < low - slack)
+        if outside.any():
+            raise _fail(source, f"{col} outside [low, high]", symbols, dates, outside)
+
+
+def _as_date(day: np.datetime64) -> dt.date:
+    value = day.astype("datetime64[D]").astype(object)
+    assert isinstance(value, dt.date)
+    return value
 
 
 def read_bars(path: str | Path) -> pd.DataFrame:

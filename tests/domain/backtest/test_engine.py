@@ -11,11 +11,17 @@ import pytest
 from alchemiser_dagster.domain.backtest.corridor import corridor_weights, drifted
 from alchemiser_dagster.domain.backtest.engine import BacktestSettings, run_backtest
 from alchemiser_dagster.domain.backtest.metrics import max_drawdown, performance
-from alchemiser_dagster.domain.errors import DslValidationError, MarketDataError, MissingBar
+from alchemiser_dagster.domain.errors import DslValidationError, MarketDataError
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings
 from alchemiser_dagster.domain.strategy.config import load_allocation_config
 
-DAYS = [dt.date(2024, 6, 24), dt.date(2024, 6, 25), dt.date(2024, 6, 26), dt.date(2024, 6, 27), dt.date(2024, 6, 28)]
+DAYS = [
+    dt.date(2024, 6, 24),
+    dt.date(2024, 6, 25),
+    dt.date(2024, 6, 26),
+    dt.date(2024, 6, 27),
+    dt.date(2024, 6, 28),
+]
 SWITCH = '(defsymphony "switch" {} (if (> (current-price "AAA") 10) [(asset "AAA")] [(asset "BBB")]))'
 
 
@@ -54,7 +60,13 @@ def test_a_hand_checked_backtest_to_the_cent(tmp_path: Path) -> None:
     settings = BacktestSettings(cash=Decimal(10000), slippage_bps=Decimal(10), fractional=False)
     result = run_backtest(config, bars, None, None, settings)
 
-    assert [str(v) for v in result.equity["equity"]] == ["9990.10", "10980.10", "4042.14", "4442.14", "4533.15"]
+    assert [str(v) for v in result.equity["equity"]] == [
+        "9990.10",
+        "10980.10",
+        "4042.14",
+        "4442.14",
+        "4533.15",
+    ]
     assert [str(v) for v in result.equity["cash"]] == ["90.10", "90.10", "42.14", "42.14", "45.15"]
     trades = [
         (r["session"], r["symbol"], r["side"], str(r["qty"]), str(r["fill_price"]), str(r["notional"]))
@@ -71,7 +83,11 @@ def test_a_hand_checked_backtest_to_the_cent(tmp_path: Path) -> None:
     assert list(result.holdings[result.holdings["session"] == DAYS[4]]["symbol"]) == ["AAA"]
     p = result.performance
     assert p.end_equity == 4533.15 and p.total_return == pytest.approx(4533.15 / 10000 - 1)
-    assert p.max_drawdown.peak == DAYS[1] and p.max_drawdown.trough == DAYS[2] and p.max_drawdown.recovered is None
+    assert (
+        p.max_drawdown.peak == DAYS[1]
+        and p.max_drawdown.trough == DAYS[2]
+        and p.max_drawdown.recovered is None
+    )
     assert p.max_drawdown.depth == pytest.approx(4042.14 / 10980.10 - 1)
     assert p.slippage_cost == pytest.approx(26.85)
 
@@ -84,7 +100,9 @@ def test_a_corridor_holds_until_a_weight_leaves_it(tmp_path: Path) -> None:
     bars = bars_of({"AAA": [100, 117.391304, 138.095238, 163.157895, 163.157895], "BBB": [100] * 5})
     # No reserve: the account is fully invested, so a held corridor needs no trade at all
     # (with a reserve the planner would top the cash back up as equity grows).
-    settings = BacktestSettings(cash=Decimal(100000), slippage_bps=Decimal(0), planning=PlanningSettings(cash_reserve_pct=Decimal(0)))
+    settings = BacktestSettings(
+        cash=Decimal(100000), slippage_bps=Decimal(0), planning=PlanningSettings(cash_reserve_pct=Decimal(0))
+    )
     result = run_backtest(config, bars, None, None, settings)
     sleeves = result.sleeves
     assert list(sleeves["rebalanced"]) == [True, False, False, True, False]
@@ -96,7 +114,9 @@ def test_a_corridor_holds_until_a_weight_leaves_it(tmp_path: Path) -> None:
 
 
 def test_without_a_corridor_the_sleeve_goes_back_to_target_daily() -> None:
-    weights, rebalanced = corridor_weights({"A": 0.5, "B": 0.5}, {"A": 1, "B": 1}, {"A": 1.1, "B": 1}, {"A": 0.5, "B": 0.5}, None)
+    weights, rebalanced = corridor_weights(
+        {"A": 0.5, "B": 0.5}, {"A": 1, "B": 1}, {"A": 1.1, "B": 1}, {"A": 0.5, "B": 0.5}, None
+    )
     assert rebalanced and weights == {"A": 0.5, "B": 0.5}
     assert drifted({"A": 0.5, "B": 0.5}, {"A": 1, "B": 1}, {"A": 3, "B": 1}) == {"A": 0.75, "B": 0.25}
     switched, rebalanced = corridor_weights({"A": 1.0}, {"A": 1}, {"A": 1, "B": 1}, {"B": 1.0}, 0.5)
@@ -111,10 +131,14 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
         run_backtest(config, bars_of({"AAA": [1, 2, 3, 4, 5]}), None, None, BacktestSettings())
     ok = load_allocation_config(config_of(tmp_path, {"switch.clj": SWITCH}, {"switch.clj": 1.0}))
     with pytest.raises(MarketDataError, match="no session of the bars lies in"):
-        run_backtest(ok, bars_of({"AAA": [20] * 5, "BBB": [50] * 5}), dt.date(2025, 1, 1), None, BacktestSettings())
+        run_backtest(
+            ok, bars_of({"AAA": [20] * 5, "BBB": [50] * 5}), dt.date(2025, 1, 1), None, BacktestSettings()
+        )
     gap = bars_of({"AAA": [20] * 5, "BBB": [50] * 5})
     gap = gap[~((gap["symbol"] == "AAA") & (gap["date"] == DAYS[3]))]
-    with pytest.raises(MissingBar, match=r"switch.clj:1:33: MissingBar: no bar for AAA dated 2024-06-27"):
+    with pytest.raises(
+        MarketDataError, match=r"backtest bars: AAA lacks 1 session\(s\) after its first bar .*: 2024-06-27"
+    ):
         run_backtest(ok, gap, None, None, BacktestSettings())
 
 

@@ -186,10 +186,10 @@ def test_close_matrix_shape_and_nan_placement() -> None:
                 "symbol": ["SPY", "SPY", "SPY", "BIL", "BIL", "ZZZ"],
                 "date": [
                     "2024-01-02", "2024-01-03", "2024-01-04",
-                    "2024-01-02", "2024-01-04",
+                    "2024-01-02", "2024-01-03",
                     "2024-01-05",
                 ],
-                "open": 1.0, "high": 1.0, "low": 1.0,
+                "open": 1.0, "high": 100.0, "low": 1.0,
                 "close": [10.0, 11.0, 12.0, 91.0, 92.0, 5.0],
                 "volume": 1.0,
             }
@@ -202,8 +202,8 @@ def test_close_matrix_shape_and_nan_placement() -> None:
     expected = np.array(
         [
             [91.0, 10.0, np.nan],
-            [np.nan, 11.0, np.nan],
-            [92.0, 12.0, np.nan],
+            [92.0, 11.0, np.nan],
+            [np.nan, 12.0, np.nan],
             [np.nan, np.nan, 5.0],
         ]
     )
@@ -228,3 +228,78 @@ def test_object_column_of_timestamps_in_mixed_zones_keeps_each_wall_date() -> No
     )
     out = normalize_bars(make_bars(date=dates))
     assert list(out["date"]) == [D(2024, 1, 2), D(2024, 1, 3), D(2024, 1, 2), D(2024, 1, 3)]
+
+
+# --- the calendar and price order -------------------------------------------------------
+
+
+def test_a_weekend_date_is_not_a_session() -> None:
+    df = make_bars(date=["2024-01-03", "2024-01-02", "2024-01-06", "2024-01-03"])  # Sat 6 Jan
+    with pytest.raises(
+        MarketDataError,
+        match=r"^feed: date that is not an NYSE session \(a weekend or an exchange holiday\) for symbol QQQ on 2024-01-06",
+    ):
+        normalize_bars(df, source="feed")
+
+
+def test_an_exchange_holiday_is_not_a_session() -> None:
+    df = make_bars(date=["2024-07-03", "2024-07-04", "2024-07-03", "2024-07-05"])
+    with pytest.raises(MarketDataError, match=r"not an NYSE session .* for symbol SPY on 2024-07-04"):
+        normalize_bars(df, source="feed")
+
+
+def test_a_date_past_the_calendar_is_an_error_naming_it() -> None:
+    from alchemiser_dagster.domain.calendar import calendar_bounds
+
+    _, last = calendar_bounds()
+    df = make_bars(date=["2024-01-03", "2024-01-02", "2031-03-03", "2024-01-03"])
+    with pytest.raises(
+        MarketDataError,
+        match=rf"feed: date outside the NYSE calendar's range 2000-01-01\.\.{last} .* for symbol QQQ on 2031-03-03",
+    ):
+        normalize_bars(df, source="feed")
+
+
+def test_a_missing_session_between_first_and_last_bar_is_named() -> None:
+    df = pd.DataFrame(
+        {
+            "symbol": ["SPY", "SPY", "SPY", "BIL", "BIL"],
+            "date": ["2024-01-02", "2024-01-31", "2024-02-01", "2024-01-02", "2024-01-03"],
+            "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0,
+        }
+    )  # fmt: skip
+    with pytest.raises(MarketDataError) as error:
+        normalize_bars(df, source="feed")
+    assert str(error.value) == (
+        "feed: SPY lacks 19 session(s) after its first bar 2024-01-02: "
+        "2024-01-03, 2024-01-04, 2024-01-05, 2024-01-08, 2024-01-09 and 14 more"
+    )
+
+
+def test_symbols_may_start_and_end_on_different_sessions() -> None:
+    df = pd.DataFrame(
+        {
+            "symbol": ["SPY", "SPY", "NEW"],
+            "date": ["2024-01-02", "2024-01-03", "2024-01-04"],
+            "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0,
+        }
+    )  # fmt: skip
+    assert len(normalize_bars(df)) == 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"high": [473.0, 474.0, 398.0, 404.0], "low": [468.0, 470.0, 399.0, 398.0]}, "high below low"),
+        ({"open": [470.0, 472.0, 406.0, 401.0]}, r"open outside \[low, high\]"),
+        ({"close": [471.0, 473.0, 402.0, 397.0]}, r"close outside \[low, high\]"),
+    ],
+)
+def test_inconsistent_prices_are_errors(overrides: dict[str, object], problem: str) -> None:
+    with pytest.raises(MarketDataError, match=f"^feed: {problem} for symbol QQQ on 2024-01-0"):
+        normalize_bars(make_bars(**overrides), source="feed")
+
+
+def test_float_rounding_at_the_high_is_tolerated() -> None:
+    out = normalize_bars(make_bars(close=[471.0, 474.0 * (1 + 1e-12), 402.0, 403.0]))
+    assert len(out) == 4

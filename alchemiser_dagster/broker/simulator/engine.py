@@ -50,6 +50,7 @@ from alchemiser_dagster.broker.simulator.rules import (
     parse_order_request,
 )
 from alchemiser_dagster.broker.simulator.timeutil import (
+    check_simulated_time,
     fmt_utc,
     is_market_open,
     parse_ts,
@@ -63,6 +64,8 @@ _QTY_STEP = Decimal("0.000000001")
 _FRACTION_STEP = Decimal("0.000001")
 _VWAP_STEP = Decimal("0.000000001")
 _CENT = Decimal("0.01")
+#: Largest cash a reset accepts (a trillion dollars: room for any test, no overflowing sums).
+MAX_CASH = Decimal("1e12")
 _MICROSECOND = dt.timedelta(microseconds=1)
 #: Fill rule keys: ``*`` (every symbol), a symbol, or this prefix and a client order id.
 ALL_SYMBOLS = "*"
@@ -85,6 +88,7 @@ class SimEngine(StateQueries):
             if fresh:
                 if now is None:
                     raise ValueError("a new simulator state needs a start time")
+                check_simulated_time(now)
                 self._write_clock(now, now)
                 self._new_account(cash, generation=1)
             self._sync_assets()
@@ -171,6 +175,7 @@ class SimEngine(StateQueries):
             raise ValueError("the simulated clock needs a tz-aware datetime")
         if mode not in ("frozen", "wall"):
             raise ValueError(f"clock mode must be 'frozen' or 'wall', not {mode!r}")
+        check_simulated_time(now)
         with self.transaction():
             last = parse_ts(self._clock_row()["last_advanced"])
             target = now.astimezone(dt.UTC)
@@ -530,6 +535,10 @@ class SimEngine(StateQueries):
 
     def reset(self, cash: Decimal, now: dt.datetime | None = None) -> None:
         """A fresh account (new id) with ``cash``: orders, fills and positions are dropped."""
+        if not cash.is_finite() or not 0 <= cash <= MAX_CASH:
+            raise ValueError(f"cash must be a finite amount from 0 to {MAX_CASH}, got {cash}")
+        if now is not None:
+            check_simulated_time(now)
         with self.transaction():
             generation = int(self._meta("generation") or "1") + 1
             for table in ("fills", "orders", "positions"):

@@ -28,9 +28,11 @@ from urllib.parse import parse_qsl, urlsplit
 from alchemiser_dagster.broker.simulator.faults import MAX_DELAY_SECONDS, REWRITE_KINDS, FaultRule
 from alchemiser_dagster.broker.simulator.routes import ApiRequest, ApiResponse, SimApi
 
-__all__ = ["RATE_LIMIT", "RequestLog", "SimHTTPServer"]
+__all__ = ["MAX_BODY_BYTES", "RATE_LIMIT", "RequestLog", "SimHTTPServer"]
 
 RATE_LIMIT = 200
+#: Largest request body read (Alpaca's bodies are a few hundred bytes; a fault list a few KB).
+MAX_BODY_BYTES = 1 << 20
 
 
 def _rewrite(kind: str, body: Any) -> Any:
@@ -137,7 +139,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self._stopped():
             return
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self._content_length()
+        if length is None:
+            return
         body = self.rfile.read(length) if length > 0 else b""
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         api = self.server.api
@@ -182,6 +186,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.command, self.path, response.status, api.engine.now().isoformat(), faults or None
         )
         self._write(response)
+
+    def _content_length(self) -> int | None:
+        """The body's declared length; None after answering 400/413 (the body is never read)."""
+        raw = self.headers.get("Content-Length") or "0"
+        problem = None
+        if not raw.strip().isdigit():
+            problem = ApiResponse(400, {"code": 40010001, "message": "invalid Content-Length"})
+        elif int(raw) > MAX_BODY_BYTES:
+            problem = ApiResponse(
+                413, {"code": 41310000, "message": f"request body larger than {MAX_BODY_BYTES} bytes"}
+            )
+        if problem is None:
+            return int(raw)
+        self.close_connection = True  # the unread body would be taken for the next request
+        self.server.log.add(self.command, self.path, problem.status, self.server.api.engine.now().isoformat())
+        self._write(problem, {"Connection": "close"})
+        return None
 
     def _take_faults(self, route: str) -> list[FaultRule]:
         try:
@@ -276,6 +297,9 @@ class SimHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 refuses connections when a burst of clients (the
+    # reliability harness, parallel assets) connects at once.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], api: SimApi) -> None:
         self.api = api

@@ -22,7 +22,7 @@ from alchemiser_dagster.broker.simulator import marketdata, views
 from alchemiser_dagster.broker.simulator.engine import OPEN_STATUSES, SimEngine
 from alchemiser_dagster.broker.simulator.faults import parse_fault
 from alchemiser_dagster.broker.simulator.fills import FILL_MODES
-from alchemiser_dagster.broker.simulator.rules import MALFORMED, NOT_FOUND, SimError
+from alchemiser_dagster.broker.simulator.rules import MALFORMED, NOT_FOUND, UNSUPPORTED_MEDIA_TYPE, SimError
 from alchemiser_dagster.broker.simulator.timeutil import parse_ts
 from alchemiser_dagster.domain import calendar
 from alchemiser_dagster.domain.calendar import NEW_YORK
@@ -41,12 +41,50 @@ class ApiRequest:
     body: bytes = b""
 
     def json(self) -> Any:
+        """The body as JSON (exact decimals); 400 on bad JSON, NaN/Infinity or nesting past MAX_JSON_DEPTH."""
         if not self.body:
             return {}
+        if _nesting_depth(self.body) > MAX_JSON_DEPTH:
+            raise SimError(400, MALFORMED, f"request body nests deeper than {MAX_JSON_DEPTH} levels")
         try:
-            return json.loads(self.body, parse_float=Decimal)
+            return json.loads(self.body, parse_float=Decimal, parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             raise SimError(400, MALFORMED, "request body is not valid JSON") from exc
+
+    def content_type(self) -> str:
+        """The media type of the body, lower case, without parameters ('' when absent)."""
+        lowered = {k.lower(): v for k, v in self.headers.items()}
+        return lowered.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+#: Deepest nesting of arrays and objects a request body may have (Alpaca's bodies have 2).
+MAX_JSON_DEPTH = 32
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _nesting_depth(body: bytes) -> int:
+    """Deepest ``[``/``{`` nesting outside strings (a scan, so no recursion on hostile input)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 @dataclass(frozen=True)
@@ -274,6 +312,14 @@ class SimApi:
 
     def _control(self, req: ApiRequest, path: str) -> ApiResponse:
         route = (req.method, path)
+        if req.method == "POST" and req.content_type() != "application/json":
+            # A browser page can POST text/plain or a form to loopback without a preflight;
+            # requiring JSON keeps the control plane out of reach of any web page.
+            raise SimError(
+                415,
+                UNSUPPORTED_MEDIA_TYPE,
+                "control-plane requests must be sent as Content-Type: application/json",
+            )
         if route == ("GET", "/_sim/health"):
             return ApiResponse(200, {"status": "ok", "now": self.engine.now().isoformat()})
         if route == ("GET", "/_sim/clock"):
@@ -319,12 +365,19 @@ class SimApi:
         if route == ("POST", "/_sim/reset"):
             body = req.json()
             body = body if isinstance(body, dict) else {}
+            raw_cash, raw_now = body.get("cash", "100000"), body.get("now")
+            if isinstance(raw_cash, bool) or not isinstance(raw_cash, str | int | Decimal):
+                raise SimError(
+                    422, MALFORMED, 'invalid reset body: cash must be a number or a string like "2500"'
+                )
+            if raw_now is not None and not isinstance(raw_now, str):
+                raise SimError(422, MALFORMED, "invalid reset body: now must be an RFC 3339 timestamp")
             try:
-                cash = Decimal(str(body.get("cash", "100000")))
-                now = parse_ts(body["now"]) if body.get("now") else None
+                cash = Decimal(str(raw_cash))
+                now = parse_ts(raw_now) if raw_now else None
+                self.engine.reset(cash, now)
             except (ArithmeticError, ValueError) as exc:
                 raise SimError(422, MALFORMED, f"invalid reset body: {exc}") from exc
-            self.engine.reset(cash, now)
             return ApiResponse(200, {"status": "ok", "account_id": self.engine.account()["id"]})
         return ApiResponse(404, {"code": NOT_FOUND, "message": "endpoint not found"})
 

@@ -35,6 +35,10 @@ MALFORMED = 40010001
 UNPROCESSABLE = 42210000
 FORBIDDEN = 40310000
 NOT_FOUND = 40410000
+UNSUPPORTED_MEDIA_TYPE = 41510000
+#: Largest quantity, notional or price accepted (1e12): beyond it Decimal arithmetic
+#: (quantizing, a huge exponent such as ``1e999999999``) would fail inside the engine.
+MAX_MAGNITUDE = Decimal("1e12")
 
 
 class SimError(Exception):
@@ -83,6 +87,8 @@ def _decimal(body: dict[str, Any], key: str) -> Decimal | None:
         raise SimError(422, MALFORMED, f"invalid {key}") from exc
     if not value.is_finite():
         raise SimError(422, MALFORMED, f"invalid {key}")
+    if value.copy_abs() > MAX_MAGNITUDE:  # copy_abs and > are exact (abs() rounds and can overflow)
+        raise SimError(422, MALFORMED, f"invalid {key}: larger than {MAX_MAGNITUDE:f}")
     return value
 
 

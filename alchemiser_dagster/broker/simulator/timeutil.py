@@ -20,6 +20,7 @@ from alchemiser_dagster.domain.calendar import NEW_YORK
 
 __all__ = [
     "NEW_YORK",
+    "check_simulated_time",
     "fmt_ny",
     "fmt_utc",
     "is_market_open",
@@ -93,3 +94,22 @@ def session_for_order(t: dt.datetime) -> dt.date:
     if calendar.is_session(day) and t < session_bounds(day)[1]:
         return day
     return next_session_on_or_after(day + dt.timedelta(days=1))
+
+
+def check_simulated_time(t: dt.datetime) -> dt.datetime:
+    """``t`` when the stand-in can answer every call there; else ValueError naming the range.
+
+    Every ``/v2`` call consults the calendar (the clock's next open and close, an order's
+    session), which exchange_calendars knows only up to about a year ahead. A clock past
+    that would turn every later call into an error, so it is refused when set.
+    """
+    if t.tzinfo is None:
+        raise ValueError("the simulated clock needs a tz-aware datetime")
+    first, last = calendar.calendar_bounds()
+    day = t.astimezone(NEW_YORK).date()
+    if not first <= day < last:
+        raise ValueError(
+            f"simulated time {fmt_utc(t)} is outside the NYSE calendar the stand-in knows: "
+            f"{first.isoformat()} up to (not including) {last.isoformat()}"
+        )
+    return t

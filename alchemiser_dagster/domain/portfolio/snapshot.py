@@ -2,18 +2,28 @@
 
 Any failed broker read propagates: a missing balance is never 0 and a failed position
 list is never "flat". Problems with what was read (zero equity, a blocked account, an
-unexpected short) are reported by `snapshot_problems` for a blocking check, never
-"fixed" here.
+unexpected short, an equity that is not cash plus the positions' market value) are
+reported by `snapshot_problems` for a blocking check, never "fixed" here.
+
+Equity and positions come from two reads, so prices may move between them: equity must
+match cash + the positions' market value within `EQUITY_TOLERANCE_PCT` of equity or
+`EQUITY_TOLERANCE_USD`, whichever is larger. Beyond that the planner would size every
+order on a wrong base (a stale account, a missing position), so nothing is traded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from decimal import Decimal
 
 from alchemiser_dagster.domain.broker import Broker
 from alchemiser_dagster.domain.portfolio.models import AccountSnapshot
 from alchemiser_dagster.domain.portfolio.planner import AssetInput, PlannerInput, QuoteInput
+
+#: How far equity may be from cash + positions' market value: the larger of these two.
+EQUITY_TOLERANCE_PCT = Decimal("0.005")
+EQUITY_TOLERANCE_USD = Decimal("1")
 
 
 def take_snapshot(broker: Broker, symbols: Iterable[str], session: dt.date) -> AccountSnapshot:
@@ -50,7 +60,24 @@ def snapshot_problems(snapshot: AccountSnapshot) -> list[str]:
     shorts = [p.symbol for p in snapshot.positions if p.side == "short" or p.qty < 0]
     if shorts:
         problems.append(f"unexpected short positions: {', '.join(shorts)}")
+    if account.equity > 0 and (mismatch := equity_mismatch(snapshot)) is not None:
+        problems.append(mismatch)
     return problems
+
+
+def equity_mismatch(snapshot: AccountSnapshot) -> str | None:
+    """Why equity is not cash + positions' market value (None when it is, within tolerance)."""
+    account = snapshot.account
+    held = sum((p.market_value for p in snapshot.positions), Decimal(0))
+    expected = account.cash + held
+    tolerance = max(EQUITY_TOLERANCE_USD, account.equity * EQUITY_TOLERANCE_PCT)
+    if abs(account.equity - expected) <= tolerance:
+        return None
+    return (
+        f"equity {account.equity} is not cash {account.cash} + positions' market value {held} = {expected}"
+        f" (off by {abs(account.equity - expected)}, tolerance {tolerance}: the larger of"
+        f" ${EQUITY_TOLERANCE_USD} and {EQUITY_TOLERANCE_PCT:%} of equity); the account read is inconsistent"
+    )
 
 
 def planner_input(snapshot: AccountSnapshot) -> PlannerInput:

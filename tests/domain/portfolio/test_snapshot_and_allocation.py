@@ -106,6 +106,34 @@ def test_a_short_position_is_reported() -> None:
     assert snapshot_problems(snap) == ["unexpected short positions: XYZ"]
 
 
+@pytest.mark.parametrize(
+    ("equity", "problem"),
+    [
+        ("10000", None),
+        ("10049.99", None),  # 0.5% of equity: two reads a moment apart
+        ("9950.50", None),
+        ("10051", "equity 10051 is not cash 3200 + positions' market value 6800 = 10000 (off by 51"),
+        ("13200", "= 10000 (off by 3200"),  # a position the account counts but the list lacks
+        ("3200", "= 10000 (off by 6800"),  # a stale account read
+    ],
+)
+def test_equity_must_be_cash_plus_positions(equity: str, problem: str | None) -> None:
+    problems = snapshot_problems(snapshot(equity=D(equity)))
+    if problem is None:
+        assert problems == []
+    else:
+        [found] = problems
+        assert found.startswith(f"equity {equity} is not cash 3200") and problem in found and "tolerance" in found
+
+
+def test_a_small_account_has_a_one_dollar_tolerance() -> None:
+    held = {"positions": [position("SPY", "1", "60")], "assets": {"SPY": asset("SPY")}}
+    fake = FakeBroker(account("100.99", "40"), **held)  # type: ignore[arg-type]
+    assert snapshot_problems(take_snapshot(fake, [], SESSION)) == []
+    fake = FakeBroker(account("101.01", "40"), **held)  # type: ignore[arg-type]
+    assert snapshot_problems(take_snapshot(fake, [], SESSION))[0].startswith("equity 101.01 is not cash 40")
+
+
 def test_all_problems_are_reported_together() -> None:
     snap = snapshot(equity=D("0"), status="INACTIVE", account_blocked=True, trading_blocked=True)
     assert len(snapshot_problems(snap)) == 4

@@ -124,9 +124,12 @@ def _bar_bound(query: Mapping[str, str], key: str) -> dt.datetime | None:
     raw = query.get(key) or ""
     if len(raw) == 10 and raw[4] == "-":
         day = _date(query, key, dt.date.min)
-        if key == "end":
-            day += dt.timedelta(days=1)
-        bound = dt.datetime.combine(day, dt.time(0, 0), tzinfo=NEW_YORK).astimezone(dt.UTC)
+        try:
+            if key == "end":
+                day += dt.timedelta(days=1)
+            bound = dt.datetime.combine(day, dt.time(0, 0), tzinfo=NEW_YORK).astimezone(dt.UTC)
+        except OverflowError as exc:  # the first or last representable day
+            raise SimError(422, MALFORMED, f"invalid {key}: {raw!r}") from exc
         return bound - dt.timedelta(microseconds=1) if key == "end" else bound
     return _ts(query, key)
 

@@ -184,3 +184,18 @@ def test_a_burst_of_connections_is_queued_not_refused(sim: SimulatorServer) -> N
     with ThreadPoolExecutor(max_workers=64) as pool:
         assert set(pool.map(one, range(256))) == {200}
     assert SimHTTPServer.request_queue_size >= 128  # socketserver's default of 5 drops SYNs in a burst
+
+
+@pytest.mark.parametrize(("start", "end"), [("0001-01-01", "2024-06-28"), ("2024-06-01", "9999-12-31")])
+def test_bar_bounds_at_the_ends_of_time_are_a_422_or_an_answer(
+    sim: SimulatorServer, start: str, end: str
+) -> None:
+    resp = requests.get(
+        f"{sim.base_url}/v2/stocks/bars",
+        params={"symbols": "SPY", "timeframe": "1Day", "start": start, "end": end},
+        headers=v2(sim),
+        timeout=10,
+    )
+    assert resp.status_code in (200, 422), resp.text
+    if resp.status_code == 422:
+        assert_alpaca_error(resp, 422)

@@ -303,3 +303,10 @@ def test_inconsistent_prices_are_errors(overrides: dict[str, object], problem: s
 def test_float_rounding_at_the_high_is_tolerated() -> None:
     out = normalize_bars(make_bars(close=[471.0, 474.0 * (1 + 1e-12), 402.0, 403.0]))
     assert len(out) == 4
+
+
+def test_a_bars_file_with_a_saturday_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bars.parquet"
+    make_bars(date=["2024-01-03", "2024-01-02", "2024-01-02", "2024-01-06"]).to_parquet(path)
+    with pytest.raises(MarketDataError, match=rf"^{path}: date that is not an NYSE session .* QQQ on 2024-01-06"):
+        read_bars(path)

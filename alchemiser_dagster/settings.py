@@ -180,14 +180,14 @@ def _describe(error: object, source: Path | None, environ: Mapping[str, str]) ->
     assert isinstance(error, dict)
     loc = tuple(error["loc"])
     path = ".".join(str(part) for part in loc)
-    message = error["msg"]
+    message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         fields = list(Settings.model_fields) if len(loc) == 1 else []
         close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
         message = "not a setting" + (f"; did you mean {close[0]}?" if close else "")
         shown = ""
     elif _is_secret_like(loc):
-        shown = " (the value is not shown: it may be a key)"
+        shown = "" if "not shown" in message else " (the value is not shown: it may be a key)"
     else:
         shown = f" (got {error.get('input')!r})"
     return f"{path} ({_where(loc, source, environ)}): {message}{shown}"

@@ -1,0 +1,218 @@
+"""Sleeve books: what each symphony holds, carried from session to session (spec §10).
+
+One pure function, `advance_sleeves`, decides for every session whether each sleeve trades
+and what it holds; the backtest and the daily graph's `sleeves` asset both call it, on the
+same inputs (yesterday's stored book, today's prices, today's strategy targets), so a
+backtest over sessions D1..Dn and n daily runs give the same sleeve weights.
+
+A book keeps the sleeve's weights and the prices they were marked at. With no trade the
+sleeve keeps its shares, so its weights drift with prices: w_i * p_i/p0_i, renormalized.
+Weights are fractions of the sleeve (not of the account) and are stored quantized to 10
+places; marks are the prices as given. Each day's input is therefore exactly the stored
+value, whoever computed it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+
+from alchemiser_dagster.domain.errors import MarketDataError
+from alchemiser_dagster.domain.portfolio.models import Record
+from alchemiser_dagster.domain.portfolio.planner import WEIGHT_PLACES
+from alchemiser_dagster.domain.portfolio.trading import (
+    TradingSetting,
+    percent_points,
+    rebalance_day,
+)
+
+
+class SleeveBook(Record):
+    """One sleeve after the decision of `session`: the weights it holds and why."""
+
+    strategy: str
+    setting: TradingSetting
+    session: dt.date  # the session its weights are marked at
+    weights: dict[str, Decimal]  # fractions of the sleeve, after the decision
+    prices: dict[str, Decimal]  # the marks of the held symbols at `session`
+    target: dict[str, Decimal] | None  # the strategy's own target that session (None: it failed)
+    traded: bool  # the sleeve went back to its target this session
+    reason: str
+    rebalanced_on: dt.date | None  # the last session it went to target
+    fingerprint: str = ""  # the symphony's content hash: a changed file restarts the sleeve
+
+
+class SleeveBooks(Record):
+    """Every sleeve of the allocation config after the decisions of `session`."""
+
+    session: dt.date
+    sleeves: tuple[SleeveBook, ...]
+    carried_from: dt.date | None  # the stored book these continue (None: started afresh)
+    origin: str  # how the previous book was found, in words
+
+    def book(self, strategy: str) -> SleeveBook:
+        return next(s for s in self.sleeves if s.strategy == strategy)
+
+
+def quantized(weights: Mapping[str, float | Decimal]) -> dict[str, Decimal]:
+    """Weights as they are stored: 10 places, sorted, zeros dropped."""
+    out = {
+        symbol: (w if isinstance(w, Decimal) else Decimal(repr(w))).quantize(WEIGHT_PLACES)
+        for symbol, w in weights.items()
+    }
+    return {symbol: w for symbol, w in sorted(out.items()) if w != 0}
+
+
+def _mark(value: float | Decimal) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+
+
+def drifted_weights(book: SleeveBook, prices: Mapping[str, float]) -> dict[str, float]:
+    """The book's weights after the move from its marks to `prices` (it traded nothing)."""
+    missing = sorted(s for s in book.weights if s not in prices)
+    if missing:
+        raise MarketDataError(
+            f"sleeve {book.strategy} holds {', '.join(missing)} but there is no price for it"
+            f" on the session after {book.session}"
+        )
+    values = {s: float(w) * prices[s] / float(book.prices[s]) for s, w in book.weights.items()}
+    total = sum(values.values())
+    return {s: v / total for s, v in values.items()} if total > 0 else {}
+
+
+def largest_gap(held: Mapping[str, float], target: Mapping[str, float]) -> tuple[str, float]:
+    """The symbol whose held weight is furthest from its target, and held - target."""
+    gaps = {s: held.get(s, 0.0) - target.get(s, 0.0) for s in set(held) | set(target)}
+    if not gaps:
+        return "", 0.0
+    symbol = max(sorted(gaps), key=lambda s: abs(gaps[s]))
+    return symbol, gaps[symbol]
+
+
+def _restart_reason(
+    previous: SleeveBook | None, setting: TradingSetting, fingerprint: str
+) -> str | None:
+    """Why the sleeve starts again at target whatever its setting, or None."""
+    if previous is None:
+        return "first session: to target"
+    if previous.setting != setting:
+        return f"trading setting changed ({previous.setting.label()} -> {setting.label()}): to target"
+    if fingerprint and previous.fingerprint and previous.fingerprint != fingerprint:
+        return "symphony changed: to target"
+    if previous.target is None:
+        return f"strategy failed on {previous.session}: back to target"
+    if not previous.weights:
+        return "nothing held: to target"
+    return None
+
+
+def decide_sleeve(
+    strategy: str,
+    setting: TradingSetting,
+    session: dt.date,
+    previous: SleeveBook | None,
+    prices: Mapping[str, float],
+    target: Mapping[str, float] | None,
+    fingerprint: str = "",
+) -> SleeveBook:
+    """Whether the sleeve trades on `session`, what it holds after, and the reason in words.
+
+    `previous` is the sleeve's latest stored book (normally the previous session's),
+    `prices` today's prices of at least the held and targeted symbols, `target` the
+    strategy's weights for today (None: the strategy failed; the sleeve then holds and the
+    failed-strategy policy decides the account's target).
+    """
+    if target is None:
+        held = drifted_weights(previous, prices) if previous is not None and previous.weights else {}
+        return _book(strategy, setting, session, previous, prices, held, None, False,
+                     "strategy failed: held; the failed-strategy policy decides", fingerprint)  # fmt: skip
+    wanted = quantized(target)
+    restart = _restart_reason(previous, setting, fingerprint)
+    if restart is not None or previous is None:
+        return _book(strategy, setting, session, previous, prices, wanted, wanted, True,
+                     restart or "", fingerprint)  # fmt: skip
+    held = drifted_weights(previous, prices)
+    if rebalance_day(setting.frequency, previous.session, session):
+        return _book(strategy, setting, session, previous, prices, wanted, wanted, True,
+                     f"rebalance day ({setting.frequency})", fingerprint)  # fmt: skip
+    if setting.threshold is not None:
+        symbol, gap = largest_gap(held, {s: float(w) for s, w in wanted.items()})
+        corridor = f"corridor {percent_points(setting.threshold)} %"
+        if abs(gap) > setting.threshold:
+            return _book(strategy, setting, session, previous, prices, wanted, wanted, True,
+                         f"{corridor} broken by {symbol} ({gap * 100:+.1f} pp): back to target",
+                         fingerprint)  # fmt: skip
+        reason = f"within {corridor}: held"
+    elif setting.frequency == "none":
+        reason = "buy and hold (none): held"
+    else:
+        reason = f"not a rebalance day ({setting.frequency}): held"
+    return _book(strategy, setting, session, previous, prices, held, wanted, False, reason, fingerprint)
+
+
+def _book(
+    strategy: str,
+    setting: TradingSetting,
+    session: dt.date,
+    previous: SleeveBook | None,
+    prices: Mapping[str, float],
+    weights: Mapping[str, float | Decimal],
+    target: dict[str, Decimal] | None,
+    traded: bool,
+    reason: str,
+    fingerprint: str,
+) -> SleeveBook:
+    held = quantized(weights)
+    missing = sorted(s for s in held if s not in prices)
+    if missing:
+        raise MarketDataError(f"sleeve {strategy}: no price on {session} for {', '.join(missing)}")
+    return SleeveBook(
+        strategy=strategy,
+        setting=setting,
+        session=session,
+        weights=held,
+        prices={s: _mark(prices[s]) for s in held},
+        target=target,
+        traded=traded,
+        reason=reason,
+        rebalanced_on=session if traded else (previous.rebalanced_on if previous else None),
+        fingerprint=fingerprint,
+    )
+
+
+def advance_sleeves(
+    session: dt.date,
+    previous: SleeveBooks | None,
+    settings: Mapping[str, TradingSetting],
+    targets: Mapping[str, Mapping[str, float] | None],
+    prices: Mapping[str, float],
+    fingerprints: Mapping[str, str] | None = None,
+    origin: str = "",
+) -> SleeveBooks:
+    """Every sleeve of `settings` (config order) decided for `session` from `previous`.
+
+    A sleeve absent from `previous` (new in the config, or no previous book at all)
+    starts at its target; a sleeve in `previous` but no longer configured is dropped.
+    """
+    if previous is not None and previous.session >= session:
+        raise ValueError(f"the previous sleeve book is of {previous.session}, not before {session}")
+    books = {b.strategy: b for b in previous.sleeves} if previous is not None else {}
+    sleeves = tuple(
+        decide_sleeve(
+            name,
+            setting,
+            session,
+            books.get(name),
+            prices,
+            targets[name],
+            (fingerprints or {}).get(name, ""),
+        )
+        for name, setting in settings.items()
+    )
+    return SleeveBooks(
+        session=session,
+        sleeves=sleeves,
+        carried_from=previous.session if previous is not None else None,
+        origin=origin or (f"carried from {previous.session}" if previous else "first session"),
+    )

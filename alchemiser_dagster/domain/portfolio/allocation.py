@@ -22,9 +22,15 @@ from alchemiser_dagster.domain.portfolio.snapshot import planner_input
 SUM_TOLERANCE = Decimal("1e-6")
 
 
-def to_decimal_weights(weights: Mapping[str, float]) -> dict[str, Decimal]:
-    """Quantize evaluator floats to 10 places as they leave the DSL (zeros dropped)."""
-    out = {symbol: Decimal(repr(weight)).quantize(WEIGHT_PLACES) for symbol, weight in weights.items()}
+def to_decimal_weights(weights: Mapping[str, float | Decimal]) -> dict[str, Decimal]:
+    """Quantize evaluator floats to 10 places as they leave the DSL (zeros dropped).
+
+    Decimal weights (a sleeve book's, already stored at 10 places) pass unchanged.
+    """
+    out = {
+        symbol: (weight if isinstance(weight, Decimal) else Decimal(repr(weight))).quantize(WEIGHT_PLACES)
+        for symbol, weight in weights.items()
+    }
     return {symbol: weight for symbol, weight in sorted(out.items()) if weight != 0}
 
 
@@ -34,7 +40,7 @@ FailedStrategyPolicy = Literal["stop", "cash", "last_target"]
 def build_target_allocation(
     session: dt.date,
     shares: Mapping[str, Decimal],
-    strategy_weights: Mapping[str, Mapping[str, float] | None],
+    strategy_weights: Mapping[str, Mapping[str, float | Decimal] | None],
     *,
     policy: FailedStrategyPolicy = "stop",
     last_targets: Mapping[str, tuple[dt.date, Mapping[str, float]]] | None = None,
@@ -70,7 +76,7 @@ def build_target_allocation(
 def _sleeve(
     name: str,
     share: Decimal,
-    weights: Mapping[str, float] | None,
+    weights: Mapping[str, float | Decimal] | None,
     policy: FailedStrategyPolicy,
     last: tuple[dt.date, Mapping[str, float]] | None,
     session: dt.date,

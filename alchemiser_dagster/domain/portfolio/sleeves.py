@@ -15,12 +15,13 @@ value, whoever computed it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping
 from decimal import Decimal
 
 from alchemiser_dagster.domain.errors import MarketDataError
+from alchemiser_dagster.domain.portfolio.allocation import to_decimal_weights
 from alchemiser_dagster.domain.portfolio.models import Record
-from alchemiser_dagster.domain.portfolio.planner import WEIGHT_PLACES
 from alchemiser_dagster.domain.portfolio.trading import (
     TradingSetting,
     percent_points,
@@ -55,13 +56,9 @@ class SleeveBooks(Record):
         return next(s for s in self.sleeves if s.strategy == strategy)
 
 
-def quantized(weights: Mapping[str, float | Decimal]) -> dict[str, Decimal]:
-    """Weights as they are stored: 10 places, sorted, zeros dropped."""
-    out = {
-        symbol: (w if isinstance(w, Decimal) else Decimal(repr(w))).quantize(WEIGHT_PLACES)
-        for symbol, w in weights.items()
-    }
-    return {symbol: w for symbol, w in sorted(out.items()) if w != 0}
+def symphony_fingerprint(text: bytes) -> str:
+    """A short content hash of a symphony file: an edited file restarts its sleeve."""
+    return hashlib.sha256(text).hexdigest()[:16]
 
 
 def _mark(value: float | Decimal) -> Decimal:
@@ -90,9 +87,7 @@ def largest_gap(held: Mapping[str, float], target: Mapping[str, float]) -> tuple
     return symbol, gaps[symbol]
 
 
-def _restart_reason(
-    previous: SleeveBook | None, setting: TradingSetting, fingerprint: str
-) -> str | None:
+def _restart_reason(previous: SleeveBook | None, setting: TradingSetting, fingerprint: str) -> str | None:
     """Why the sleeve starts again at target whatever its setting, or None."""
     if previous is None:
         return "first session: to target"
@@ -127,7 +122,7 @@ def decide_sleeve(
         held = drifted_weights(previous, prices) if previous is not None and previous.weights else {}
         return _book(strategy, setting, session, previous, prices, held, None, False,
                      "strategy failed: held; the failed-strategy policy decides", fingerprint)  # fmt: skip
-    wanted = quantized(target)
+    wanted = to_decimal_weights(target)
     restart = _restart_reason(previous, setting, fingerprint)
     if restart is not None or previous is None:
         return _book(strategy, setting, session, previous, prices, wanted, wanted, True,
@@ -163,7 +158,7 @@ def _book(
     reason: str,
     fingerprint: str,
 ) -> SleeveBook:
-    held = quantized(weights)
+    held = to_decimal_weights(weights)
     missing = sorted(s for s in held if s not in prices)
     if missing:
         raise MarketDataError(f"sleeve {strategy}: no price on {session} for {', '.join(missing)}")

@@ -34,21 +34,32 @@ def start(setting: TradingSetting, day: dt.date, target: dict[str, float] = HALF
         # Composer exports a threshold symphony without a frequency: the threshold alone rules.
         ({"rebalance-threshold": 0.05}, CORRIDOR),
         ({"rebalance-frequency": "none", "rebalance-threshold": 0.05}, CORRIDOR),
-        ({"rebalance-frequency": "weekly", "rebalance-threshold": 1}, TradingSetting(frequency="weekly", threshold=1.0)),
+        (
+            {"rebalance-frequency": "weekly", "rebalance-threshold": 1},
+            TradingSetting(frequency="weekly", threshold=1.0),
+        ),
         ({"rebalance-frequency": "none"}, HOLD),
     ],
 )
-def test_settings_are_read_from_the_symphony_options(options: dict[str, object], expected: TradingSetting) -> None:
+def test_settings_are_read_from_the_symphony_options(
+    options: dict[str, object], expected: TradingSetting
+) -> None:
     assert trading_setting("x.clj", options) == expected
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"rebalance-threshold": "often"}, r"x.clj: :rebalance-threshold must be a number in \(0, 1\], got 'often'"),
+        (
+            {"rebalance-threshold": "often"},
+            r"x.clj: :rebalance-threshold must be a number in \(0, 1\], got 'often'",
+        ),
         ({"rebalance-threshold": 0}, r"in \(0, 1\], got 0"),
         ({"rebalance-threshold": 1.5}, r"got 1.5"),
-        ({"rebalance-frequency": "hourly"}, r"x.clj: :rebalance-frequency must be one of daily, weekly, .*got 'hourly'"),
+        (
+            {"rebalance-frequency": "hourly"},
+            r"x.clj: :rebalance-frequency must be one of daily, weekly, .*got 'hourly'",
+        ),
     ],
 )
 def test_bad_settings_name_the_file(options: dict[str, object], message: str) -> None:
@@ -57,7 +68,12 @@ def test_bad_settings_name_the_file(options: dict[str, object], message: str) ->
 
 
 def test_labels() -> None:
-    assert [s.label() for s in (DAILY, WEEKLY, CORRIDOR, HOLD)] == ["daily", "weekly", "threshold 5 %", "none (buy and hold)"]
+    assert [s.label() for s in (DAILY, WEEKLY, CORRIDOR, HOLD)] == [
+        "daily",
+        "weekly",
+        "threshold 5 %",
+        "none (buy and hold)",
+    ]
     assert TradingSetting(frequency="monthly", threshold=0.1).label() == "monthly or threshold 10 %"
 
 
@@ -71,7 +87,11 @@ def test_a_week_with_a_holiday_monday() -> None:
     assert not book.traded and book.reason == "not a rebalance day (weekly): held"
     assert book.weights == {"AAA": Decimal("0.5454545455"), "BBB": Decimal("0.4545454545")}
     book = decide_sleeve("s", WEEKLY, tuesday, book, {"AAA": 120.0, "BBB": 100.0}, HALF)
-    assert book.traded and book.reason == "rebalance day (weekly)" and book.weights == {"AAA": Decimal("0.5"), "BBB": Decimal("0.5")}
+    assert (
+        book.traded
+        and book.reason == "rebalance day (weekly)"
+        and book.weights == {"AAA": Decimal("0.5"), "BBB": Decimal("0.5")}
+    )
     book = decide_sleeve("s", WEEKLY, wednesday, book, {"AAA": 180.0, "BBB": 100.0}, HALF)
     assert not book.traded and book.weights["AAA"] == Decimal("0.6") and book.rebalanced_on == tuesday
 
@@ -87,7 +107,9 @@ def test_a_month_that_starts_on_a_holiday() -> None:
     assert book.traded and book.reason == "rebalance day (monthly)" and book.weights == {"AAA": Decimal(1)}
     assert not decide_sleeve("s", MONTHLY, dt.date(2024, 1, 3), book, PAR, HALF).traded
     # Quarter and year open on the same session; a skipped session still counts (a gap).
-    assert rebalance_day("quarterly", last_of_december, second) and rebalance_day("yearly", last_of_december, second)
+    assert rebalance_day("quarterly", last_of_december, second) and rebalance_day(
+        "yearly", last_of_december, second
+    )
     assert rebalance_day("weekly", dt.date(2024, 1, 3), dt.date(2024, 1, 9))
     assert not rebalance_day("monthly", dt.date(2024, 1, 3), dt.date(2024, 1, 31))
 
@@ -113,16 +135,25 @@ def test_a_target_switch_inside_and_outside_the_corridor() -> None:
     assert not moved.traded and moved.weights == {"AAA": Decimal("0.5"), "BBB": Decimal("0.5")}
     assert moved.target == {"AAA": Decimal("0.53"), "BBB": Decimal("0.47")}
     # The logic picks another asset: CCC's full 50 % is missing, so it trades at once.
-    switched = decide_sleeve("s", CORRIDOR, dt.date(2024, 3, 5), book, {**PAR, "CCC": 10.0}, {"AAA": 0.5, "CCC": 0.5})
+    switched = decide_sleeve(
+        "s", CORRIDOR, dt.date(2024, 3, 5), book, {**PAR, "CCC": 10.0}, {"AAA": 0.5, "CCC": 0.5}
+    )
     assert switched.traded and switched.reason == "corridor 5 % broken by BBB (+50.0 pp): back to target"
     assert switched.weights == {"AAA": Decimal("0.5"), "CCC": Decimal("0.5")}
 
 
 def test_daily_none_and_both_triggers() -> None:
     day = dt.date(2024, 3, 5)
-    assert decide_sleeve("s", DAILY, day, start(DAILY, dt.date(2024, 3, 4)), PAR, HALF).reason == "rebalance day (daily)"
+    assert (
+        decide_sleeve("s", DAILY, day, start(DAILY, dt.date(2024, 3, 4)), PAR, HALF).reason
+        == "rebalance day (daily)"
+    )
     held = decide_sleeve("s", HOLD, day, start(HOLD, dt.date(2024, 3, 4)), {"AAA": 300.0, "BBB": 100.0}, HALF)
-    assert not held.traded and held.reason == "buy and hold (none): held" and held.weights["AAA"] == Decimal("0.75")
+    assert (
+        not held.traded
+        and held.reason == "buy and hold (none): held"
+        and held.weights["AAA"] == Decimal("0.75")
+    )
     both = TradingSetting(frequency="weekly", threshold=0.05)
     book = start(both, dt.date(2024, 3, 4))  # a Monday
     assert decide_sleeve("s", both, day, book, {"AAA": 125.0, "BBB": 100.0}, HALF).traded
@@ -137,8 +168,13 @@ def test_failures_setting_changes_and_missing_prices() -> None:
     after = decide_sleeve("s", HOLD, dt.date(2024, 3, 6), failed, PAR, HALF)
     assert after.traded and after.reason == "strategy failed on 2024-03-05: back to target"
     changed = decide_sleeve("s", WEEKLY, dt.date(2024, 3, 6), book, PAR, HALF)
-    assert changed.traded and changed.reason == "trading setting changed (none (buy and hold) -> weekly): to target"
-    edited = decide_sleeve("s", HOLD, dt.date(2024, 3, 6), book.model_copy(update={"fingerprint": "a"}), PAR, HALF, "b")
+    assert (
+        changed.traded
+        and changed.reason == "trading setting changed (none (buy and hold) -> weekly): to target"
+    )
+    edited = decide_sleeve(
+        "s", HOLD, dt.date(2024, 3, 6), book.model_copy(update={"fingerprint": "a"}), PAR, HALF, "b"
+    )
     assert edited.traded and edited.reason == "symphony changed: to target"
     with pytest.raises(MarketDataError, match="sleeve s holds AAA but there is no price for it"):
         decide_sleeve("s", HOLD, dt.date(2024, 3, 6), book, {"BBB": 1.0}, HALF)

@@ -178,9 +178,9 @@ def backtest_html(
     ]
     body += [
         "<h2>Strategies</h2>",
-        '<p class="muted">Each sleeve on its own (its weights as its trading setting holds them, no costs), and its'
-        " contribution to the account's profit: the sum over sessions of share x sleeve return x"
-        " equity. Costs, cash and rounding make up the rest.</p>",
+        '<p class="muted">Each sleeve on its own (its weights as its trading setting holds them,'
+        " no costs), and its contribution to the account's profit: the sum over sessions of"
+        " share x sleeve return x equity. Costs, cash and rounding make up the rest.</p>",
         table(
             ["strategy", "share", "trading", "rebalances", "total return", "CAGR", "Sharpe",
              "max drawdown", "contribution USD"],

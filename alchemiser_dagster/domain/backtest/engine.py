@@ -27,8 +27,8 @@ from alchemiser_dagster.domain.marketdata.bars import normalize_bars
 from alchemiser_dagster.domain.portfolio.allocation import build_target_allocation, to_decimal_weights
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings
 from alchemiser_dagster.domain.portfolio.planner import AssetInput, PlannerInput, QuoteInput, plan_rebalance
-from alchemiser_dagster.domain.portfolio.sleeves import SleeveBooks, advance_sleeves, symphony_fingerprint
-from alchemiser_dagster.domain.portfolio.trading import TradingSetting, trading_setting
+from alchemiser_dagster.domain.portfolio.sleeves import SleeveBooks, advance_sleeves, symphony_settings
+from alchemiser_dagster.domain.portfolio.trading import TradingSetting
 from alchemiser_dagster.domain.strategy.compiler import load_symphony
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator
@@ -68,20 +68,17 @@ class _Strategy(NamedTuple):
 
 
 def _strategies(config: AllocationConfig, history: MarketHistory) -> list[_Strategy]:
-    out = []
-    for name in config.files:
-        path = config.strategy_path(name)
-        symphony = load_symphony(path)
-        out.append(
-            _Strategy(
-                name,
-                config.allocations[name],
-                trading_setting(name, dict(symphony.options)),
-                symphony_fingerprint(path.read_bytes()),
-                SymphonyEvaluator(symphony, history),
-            )
+    settings, fingerprints = symphony_settings(config)  # the daily graph's `sleeves` reads the same
+    return [
+        _Strategy(
+            name,
+            config.allocations[name],
+            settings[name],
+            fingerprints[name],
+            SymphonyEvaluator(load_symphony(config.strategy_path(name)), history),
         )
-    return out
+        for name in config.files
+    ]
 
 
 def _floor(qty: Decimal, fractional: bool) -> Decimal:

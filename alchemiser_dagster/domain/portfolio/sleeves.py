@@ -16,17 +16,25 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Mapping
 from decimal import Decimal
 
+import pandas as pd
+from pydantic import Field
+
 from alchemiser_dagster.domain.errors import MarketDataError
+from alchemiser_dagster.domain.marketdata.bars import normalize_bars
 from alchemiser_dagster.domain.portfolio.allocation import to_decimal_weights
 from alchemiser_dagster.domain.portfolio.models import Record
 from alchemiser_dagster.domain.portfolio.trading import (
     TradingSetting,
     percent_points,
     rebalance_day,
+    trading_setting,
 )
+from alchemiser_dagster.domain.strategy.compiler import load_symphony
+from alchemiser_dagster.domain.strategy.config import AllocationConfig
 
 
 class SleeveBook(Record):
@@ -51,9 +59,49 @@ class SleeveBooks(Record):
     sleeves: tuple[SleeveBook, ...]
     carried_from: dt.date | None  # the stored book these continue (None: started afresh)
     origin: str  # how the previous book was found, in words
+    # The previous session's fills as its stored ledger attributes them (notional per
+    # strategy); evidence only, see `ledger_attribution`.
+    previous_fills: dict[str, Decimal] = Field(default_factory=dict)
+    ledger_note: str = ""
 
     def book(self, strategy: str) -> SleeveBook:
         return next(s for s in self.sleeves if s.strategy == strategy)
+
+
+def symphony_settings(config: AllocationConfig) -> tuple[dict[str, TradingSetting], dict[str, str]]:
+    """Each configured symphony's trading setting and content fingerprint, in config order."""
+    settings, fingerprints = {}, {}
+    for name in config.files:
+        path = config.strategy_path(name)
+        settings[name] = trading_setting(name, dict(load_symphony(path).options))
+        fingerprints[name] = symphony_fingerprint(path.read_bytes())
+    return settings, fingerprints
+
+
+def session_prices(bars: pd.DataFrame, session: dt.date) -> dict[str, float]:
+    """The close of `session` per symbol (a pre-close snapshot when D is today)."""
+    normalized = normalize_bars(bars, source=f"market bars of {session}")
+    today = normalized[normalized["date"] == session]
+    return dict(zip(today["symbol"].astype(str), today["close"].astype(float), strict=True))
+
+
+def ledger_attribution(ledger: pd.DataFrame | None, day: dt.date) -> tuple[dict[str, Decimal], str]:
+    """Notional of `day`'s fills per strategy, split as the ledger attributes them, and a note.
+
+    Evidence, not an input of the decision: the ledger splits each netted fill by the
+    strategies' shares of the symbol's target, not by which sleeve moved, so it cannot
+    rebuild a sleeve's shares. A missing ledger (a plan-only backfill, a day not run) is
+    said as such and nothing is assumed filled.
+    """
+    if ledger is None:
+        return {}, f"no fill ledger stored for {day} (plan only or not run): no fills assumed"
+    notional: dict[str, Decimal] = {}
+    for record in ledger.to_dict("records"):
+        for strategy, fraction in json.loads(str(record["attribution"])).items():
+            part = Decimal(str(record["notional"])) * Decimal(fraction)
+            notional[strategy] = notional.get(strategy, Decimal(0)) + part
+    rounded = {s: v.quantize(Decimal("0.01")) for s, v in sorted(notional.items())}
+    return rounded, f"fill ledger of {day}: {len(ledger)} fills"
 
 
 def symphony_fingerprint(text: bytes) -> str:
@@ -184,6 +232,7 @@ def advance_sleeves(
     prices: Mapping[str, float],
     fingerprints: Mapping[str, str] | None = None,
     origin: str = "",
+    previous_fills: tuple[dict[str, Decimal], str] = ({}, ""),
 ) -> SleeveBooks:
     """Every sleeve of `settings` (config order) decided for `session` from `previous`.
 
@@ -210,4 +259,6 @@ def advance_sleeves(
         sleeves=sleeves,
         carried_from=previous.session if previous is not None else None,
         origin=origin or (f"carried from {previous.session}" if previous else "first session"),
+        previous_fills=previous_fills[0],
+        ledger_note=previous_fills[1],
     )

@@ -44,9 +44,12 @@ def build_target_allocation(
     *,
     policy: FailedStrategyPolicy = "stop",
     last_targets: Mapping[str, tuple[dt.date, Mapping[str, float]]] | None = None,
+    trading: Mapping[str, tuple[str, str]] | None = None,
 ) -> TargetAllocation:
     """Net the strategies at account level: target(s) = sum of share x weight(s).
 
+    The weights are each sleeve's held weights (its trading setting already applied, see
+    `sleeves.advance_sleeves`); `trading` names each sleeve's setting and what it did.
     A strategy whose weights are None failed for the session. Its capital is never handed
     silently to the others: `stop` refuses to build a target, `cash` keeps the sleeve in
     cash, `last_target` reuses that strategy's latest earlier weights (or fails if none).
@@ -61,6 +64,13 @@ def build_target_allocation(
         _sleeve(name, share, strategy_weights[name], policy, (last_targets or {}).get(name), session)
         for name, share in shares.items()
     )
+    if trading:
+        sleeves = tuple(
+            s.model_copy(update={"setting": trading[s.strategy][0], "trading": trading[s.strategy][1]})
+            if s.strategy in trading
+            else s
+            for s in sleeves
+        )
     netted: dict[str, Decimal] = {}
     for sleeve in sleeves:
         for symbol, weight in sleeve.weights.items():

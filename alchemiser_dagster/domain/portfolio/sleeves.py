@@ -163,13 +163,13 @@ def decide_sleeve(
 
     `previous` is the sleeve's latest stored book (normally the previous session's),
     `prices` today's prices of at least the held and targeted symbols, `target` the
-    strategy's weights for today (None: the strategy failed; the sleeve then holds and the
-    failed-strategy policy decides the account's target).
+    strategy's weights for today (None: the strategy failed; the failed-strategy policy
+    decides the account's target, the book records nothing held and the sleeve goes back
+    to target on its next session).
     """
-    if target is None:
-        held = drifted_weights(previous, prices) if previous is not None and previous.weights else {}
-        return _book(strategy, setting, session, previous, prices, held, None, False,
-                     "strategy failed: held; the failed-strategy policy decides", fingerprint)  # fmt: skip
+    if target is None:  # nothing to decide on (and its symbols may have no price today)
+        return _book(strategy, setting, session, previous, prices, {}, None, False,
+                     "strategy failed: the failed-strategy policy decides", fingerprint)  # fmt: skip
     wanted = to_decimal_weights(target)
     restart = _restart_reason(previous, setting, fingerprint)
     if restart is not None or previous is None:

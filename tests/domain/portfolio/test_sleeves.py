@@ -163,8 +163,9 @@ def test_daily_none_and_both_triggers() -> None:
 
 def test_failures_setting_changes_and_missing_prices() -> None:
     book = start(HOLD, dt.date(2024, 3, 4))
-    failed = decide_sleeve("s", HOLD, dt.date(2024, 3, 5), book, {"AAA": 300.0, "BBB": 100.0}, None)
-    assert not failed.traded and failed.target is None and failed.weights["AAA"] == Decimal("0.75")
+    failed = decide_sleeve("s", HOLD, dt.date(2024, 3, 5), book, {}, None)  # its symbols need no price
+    assert not failed.traded and failed.target is None and failed.weights == {}
+    assert failed.reason == "strategy failed: the failed-strategy policy decides" and failed.rebalanced_on == book.session
     after = decide_sleeve("s", HOLD, dt.date(2024, 3, 6), failed, PAR, HALF)
     assert after.traded and after.reason == "strategy failed on 2024-03-05: back to target"
     changed = decide_sleeve("s", WEEKLY, dt.date(2024, 3, 6), book, PAR, HALF)

@@ -23,7 +23,7 @@ from decimal import Decimal
 import pandas as pd
 from pydantic import Field
 
-from alchemiser_dagster.domain.errors import MarketDataError
+from alchemiser_dagster.domain.errors import MarketDataError, PortfolioError
 from alchemiser_dagster.domain.marketdata.bars import normalize_bars
 from alchemiser_dagster.domain.portfolio.allocation import to_decimal_weights
 from alchemiser_dagster.domain.portfolio.models import Record
@@ -95,6 +95,9 @@ def ledger_attribution(ledger: pd.DataFrame | None, day: dt.date) -> tuple[dict[
     """
     if ledger is None:
         return {}, f"no fill ledger stored for {day} (plan only or not run): no fills assumed"
+    missing = sorted({"attribution", "notional"} - set(ledger.columns))
+    if missing:
+        raise PortfolioError(f"the fill ledger of {day} has no column {', '.join(missing)}")
     notional: dict[str, Decimal] = {}
     for record in ledger.to_dict("records"):
         for strategy, fraction in json.loads(str(record["attribution"])).items():

@@ -3,11 +3,17 @@
 import datetime as dt
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 
 from alchemiser_dagster.domain.calendar import is_session, previous_session
-from alchemiser_dagster.domain.errors import ConfigError, MarketDataError
-from alchemiser_dagster.domain.portfolio.sleeves import SleeveBook, advance_sleeves, decide_sleeve
+from alchemiser_dagster.domain.errors import ConfigError, MarketDataError, PortfolioError
+from alchemiser_dagster.domain.portfolio.sleeves import (
+    SleeveBook,
+    advance_sleeves,
+    decide_sleeve,
+    ledger_attribution,
+)
 from alchemiser_dagster.domain.portfolio.trading import TradingSetting, rebalance_day, trading_setting
 
 DAILY = TradingSetting()
@@ -189,3 +195,18 @@ def test_advance_adds_new_sleeves_and_drops_removed_ones() -> None:
     assert not second.book("a").traded and second.book("c").reason == "first session: to target"
     with pytest.raises(ValueError, match="not before"):
         advance_sleeves(dt.date(2024, 3, 5), second, {"a": HOLD}, {"a": HALF}, PAR)
+
+
+def test_the_previous_ledger_is_evidence_split_as_it_attributes() -> None:
+    day = dt.date(2024, 3, 4)
+    ledger = pd.DataFrame(
+        [
+            {"notional": "1000.00", "attribution": '{"a": "0.750000", "b": "0.250000"}'},
+            {"notional": "-0.00", "attribution": "{}"},  # an exit: the ledger names nobody
+            {"notional": "200.01", "attribution": '{"b": "1.000000"}'},
+        ]
+    )
+    assert ledger_attribution(ledger, day) == ({"a": Decimal("750.00"), "b": Decimal("450.01")}, "fill ledger of 2024-03-04: 3 fills")
+    assert ledger_attribution(None, day) == ({}, "no fill ledger stored for 2024-03-04 (plan only or not run): no fills assumed")
+    with pytest.raises(PortfolioError, match="the fill ledger of 2024-03-04 has no column attribution"):
+        ledger_attribution(ledger.drop(columns=["attribution"]), day)

@@ -41,21 +41,17 @@ SLEEVES = "sleeves"
 def build_sleeves_asset(config: AllocationConfig) -> dg.AssetsDefinition:
     """sleeves[D]: each symphony's book, from sleeves[D-1], D's prices and D's targets.
 
-    The dependency on D-1 is declared (a self-dependency through a partition mapping, so
-    the UI shows it and backfills run the sessions in order) but read from storage, so
-    a missing D-1 is an answer (see `previous_sleeves`), not a failed input load.
+    D-1 is read from storage (like `last_targets`), so a missing D-1 is an answer (see
+    `previous_sleeves`), not a failed input load. It is not declared as a self-dependency
+    (`AssetDep(SLEEVES, partition_mapping=TimeWindowPartitionMapping(-1, -1))`): with one,
+    Dagster's asset backfill split every session of the five-account backfill into 3-4
+    runs instead of one (tests/prod/test_accounts_backfill.py). Sessions of one account
+    run one at a time in session order; one that finds D-1 missing follows the gap rule.
     """
     ins = {strategy_slug(name): dg.AssetIn(signal_key(name)) for name in config.files}
     ins["market_bars"] = dg.AssetIn(dg.AssetKey("market_bars"))
-    yesterday = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
-    @dg.asset(
-        name=SLEEVES,
-        partitions_def=nyse_sessions,
-        group_name="portfolio",
-        ins=ins,
-        deps=[dg.AssetDep(SLEEVES, partition_mapping=yesterday)],
-    )
+    @dg.asset(name=SLEEVES, partitions_def=nyse_sessions, group_name="portfolio", ins=ins)
     def sleeves(
         context: dg.AssetExecutionContext,
         settings: SettingsResource,

@@ -45,8 +45,8 @@ def build_sleeves_asset(config: AllocationConfig) -> dg.AssetsDefinition:
     `previous_sleeves`), not a failed input load. It is not declared as a self-dependency
     (`AssetDep(SLEEVES, partition_mapping=TimeWindowPartitionMapping(-1, -1))`): with one,
     Dagster's asset backfill split every session of the five-account backfill into 3-4
-    runs instead of one (tests/prod/test_accounts_backfill.py). Sessions of one account
-    run one at a time in session order; one that finds D-1 missing follows the gap rule.
+    runs instead of one (tests/prod/test_accounts_backfill.py). A session that runs before
+    its D-1 is stored follows the gap rule; rerunning it after D-1 restores the chain.
     """
     ins = {strategy_slug(name): dg.AssetIn(signal_key(name)) for name in config.files}
     ins["market_bars"] = dg.AssetIn(dg.AssetKey("market_bars"))

@@ -114,7 +114,7 @@ def backtest(
 ) -> None:
     """Backtest an allocation CONFIG on daily BARS: targets on bars dated <= D, the real
     planner (reserve, minimum trade, drift band, fractional rules, each symphony's
-    :rebalance-threshold corridor), fills at D's close plus slippage.
+    trading setting: daily/weekly/.../threshold), fills at D's close plus slippage.
 
     With --weights FILE, replay that target-weights history through the same book instead:
     the weights dated D trade at D's close (so they earn D -> D+1), with fractional weights

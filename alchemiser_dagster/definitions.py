@@ -20,6 +20,7 @@ from alchemiser_dagster.pipeline.assets.market import market_bars
 from alchemiser_dagster.pipeline.assets.portfolio import (
     allocation_comparison,
     build_account_snapshot_asset,
+    build_sleeves_asset,
     build_target_allocation_asset,
     rebalance_plan,
 )
@@ -43,6 +44,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     assets = [
         market_bars,
         *build_signal_assets(config),
+        build_sleeves_asset(config),
         build_target_allocation_asset(config),
         build_account_snapshot_asset(pool),
         allocation_comparison,

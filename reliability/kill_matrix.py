@@ -30,6 +30,7 @@ MID_WALK = "middle of the walk"
 BOUNDARIES = (
     "market_bars",
     "signals/s1_kmlm",
+    "sleeves",
     "target_allocation",
     "account_snapshot",
     "allocation_comparison",

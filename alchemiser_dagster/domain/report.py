@@ -46,6 +46,7 @@ class StrategySection(Record):
     earlier_decisions: int
     failure: str | None = None
     policy: str | None = None
+    trading: str | None = None  # "weekly: rebalance day (weekly)", "threshold 5 %: within corridor 5 %: held"
 
 
 class WeightRow(Record):
@@ -174,6 +175,7 @@ def _strategy_section(
         policy=(sleeve.policy + (f" (weights of {sleeve.weights_from})" if sleeve.weights_from else ""))
         if sleeve.policy
         else None,
+        trading=f"{sleeve.setting}: {sleeve.trading}" if sleeve.trading else None,
     )
 
 
@@ -378,6 +380,8 @@ def report_markdown(report: DailyReport, images: Mapping[str, str] | None = None
         parts += ["", f"### {s.name} ({float(s.share) * 100:.1f} % of the account): {s.title}"]
         if s.failure:
             parts.append(f"**FAILED**: {s.failure}" + (f"; policy applied: {s.policy}" if s.policy else ""))
+        if s.trading:
+            parts += ["", f"Trading setting {s.trading}"]
         parts += ["", weights_markdown(s.weights) if s.weights else "(no weights: held as cash)", ""]
         if s.earlier_decisions:
             parts.append(f"- ({s.earlier_decisions} earlier decisions in the full trace)")

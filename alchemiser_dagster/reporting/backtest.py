@@ -166,7 +166,7 @@ def backtest_html(
         [
             r["strategy"],
             "-" if pd.isna(r["share"]) else f"{r['share'] * 100:.1f} %",
-            "-" if pd.isna(r["threshold"]) else f"{r['threshold']:g}",
+            r["trading"] or "-",
             "-" if pd.isna(r["rebalances"]) else str(int(r["rebalances"])),
             _pct(None if pd.isna(r["sleeve_total_return"]) else float(r["sleeve_total_return"])),
             _pct(None if pd.isna(r["sleeve_cagr"]) else float(r["sleeve_cagr"])),
@@ -178,14 +178,14 @@ def backtest_html(
     ]
     body += [
         "<h2>Strategies</h2>",
-        '<p class="muted">Each sleeve on its own (its weights after its corridor, no costs), and its'
-        " contribution to the account's profit: the sum over sessions of share x sleeve return x"
-        " equity. Costs, cash and rounding make up the rest.</p>",
+        '<p class="muted">Each sleeve on its own (its weights as its trading setting holds them,'
+        " no costs), and its contribution to the account's profit: the sum over sessions of"
+        " share x sleeve return x equity. Costs, cash and rounding make up the rest.</p>",
         table(
-            ["strategy", "share", "corridor", "rebalances", "total return", "CAGR", "Sharpe",
+            ["strategy", "share", "trading", "rebalances", "total return", "CAGR", "Sharpe",
              "max drawdown", "contribution USD"],
             attribution,
-            [False, True, True, True, True, True, True, True, True],
+            [False, True, False, True, True, True, True, True, True],
         ),
     ]  # fmt: skip
     body.append("<h2>Weights over time</h2>")

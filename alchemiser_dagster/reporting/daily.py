@@ -46,6 +46,8 @@ def daily_report_html(report: DailyReport, sources: Mapping[str, str]) -> str:
         if s.failure:
             policy = f"; policy applied: {s.policy}" if s.policy else ""
             body.append(f'<p class="error">FAILED: {esc(s.failure)}{esc(policy)}</p>')
+        if s.trading:
+            body.append(f"<p>Trading setting {esc(s.trading)}</p>")
         if s.weights:
             rows = [[symbol, percent(weight)] for symbol, weight in sorted(s.weights.items())]
             body.append(table(["symbol", "weight"], rows, [False, True]))

@@ -1,9 +1,10 @@
 """The backtest: for every session D, the strategies' weights on bars dated <= D, each
-symphony's corridor, the account-level target, the real rebalance planner, and fills at
-D's close plus slippage.
+symphony's trading setting applied to its sleeve, the account-level target, the real
+rebalance planner, and fills at D's close plus slippage.
 
-The same functions as the daily graph decide (`SymphonyEvaluator`, `build_target_allocation`,
-`plan_rebalance`), so a backtest shows what the product would have done. Money and
+The same functions as the daily graph decide (`SymphonyEvaluator`, `advance_sleeves`,
+`build_target_allocation`, `plan_rebalance`), so a backtest shows what the product would
+have done. Money and
 quantities are Decimal throughout the book-keeping; statistics are computed on floats.
 The result is a pure function of the inputs: no clock, no randomness.
 """
@@ -20,13 +21,14 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from alchemiser_dagster.domain.backtest.corridor import corridor_weights
 from alchemiser_dagster.domain.backtest.metrics import Performance, performance
-from alchemiser_dagster.domain.errors import ConfigError, MarketDataError
+from alchemiser_dagster.domain.errors import MarketDataError
 from alchemiser_dagster.domain.marketdata.bars import normalize_bars
 from alchemiser_dagster.domain.portfolio.allocation import build_target_allocation, to_decimal_weights
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings
 from alchemiser_dagster.domain.portfolio.planner import AssetInput, PlannerInput, QuoteInput, plan_rebalance
+from alchemiser_dagster.domain.portfolio.sleeves import SleeveBooks, advance_sleeves, symphony_settings
+from alchemiser_dagster.domain.portfolio.trading import TradingSetting
 from alchemiser_dagster.domain.strategy.compiler import load_symphony
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator
@@ -35,7 +37,6 @@ from alchemiser_dagster.domain.strategy.history import MarketHistory
 CENT = Decimal("0.01")
 PRICE_PLACES = Decimal("0.0001")
 SHARE_STEP = Decimal("0.000001")
-THRESHOLD_OPTION = "rebalance-threshold"
 ACCOUNT = "backtest"
 
 
@@ -61,32 +62,23 @@ class BacktestResult(NamedTuple):
 class _Strategy(NamedTuple):
     name: str
     share: Decimal
-    threshold: float | None
+    setting: TradingSetting
+    fingerprint: str
     evaluator: SymphonyEvaluator
 
 
-def _threshold(name: str, options: dict[str, str | float | None]) -> float | None:
-    value = options.get(THRESHOLD_OPTION)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise ConfigError(f"{name}: :{THRESHOLD_OPTION} must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
 def _strategies(config: AllocationConfig, history: MarketHistory) -> list[_Strategy]:
-    out = []
-    for name in config.files:
-        symphony = load_symphony(config.strategy_path(name))
-        out.append(
-            _Strategy(
-                name,
-                config.allocations[name],
-                _threshold(name, dict(symphony.options)),
-                SymphonyEvaluator(symphony, history),
-            )
+    settings, fingerprints = symphony_settings(config)  # the daily graph's `sleeves` reads the same
+    return [
+        _Strategy(
+            name,
+            config.allocations[name],
+            settings[name],
+            fingerprints[name],
+            SymphonyEvaluator(load_symphony(config.strategy_path(name)), history),
         )
-    return out
+        for name in config.files
+    ]
 
 
 def _floor(qty: Decimal, fractional: bool) -> Decimal:
@@ -169,7 +161,7 @@ def run_backtest(
         raise MarketDataError(f"no session of the bars lies in [{start}, {end}]")
     strategies = _strategies(config, history)
     book = _Book(settings.cash, settings)
-    previous: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
+    sleeves: SleeveBooks | None = None
     equity_rows: list[dict[str, object]] = []
     holding_rows: list[dict[str, object]] = []
     target_rows: list[dict[str, object]] = []
@@ -177,27 +169,23 @@ def run_backtest(
     matrix = closes.to_numpy(dtype=float)
     row_of = {d: i for i, d in enumerate(closes.index)}
     columns = [str(c) for c in closes.columns]
+    settings_of = {s.name: s.setting for s in strategies}
+    fingerprints = {s.name: s.fingerprint for s in strategies}
     for session in sessions:
         today = dict(zip(columns, matrix[row_of[session]].tolist(), strict=True))
-        raw: dict[str, dict[str, float]] = {}
-        effective: dict[str, dict[str, float]] = {}
+        raw = {s.name: s.evaluator.evaluate_range([session])[session] for s in strategies}
+        held = [b.weights for b in sleeves.sleeves] if sleeves is not None else []
+        now = _prices(today, session, sorted(set().union(*raw.values(), *held)))
+        previous = sleeves
+        sleeves = advance_sleeves(session, previous, settings_of, raw, now, fingerprints)
         for strategy in strategies:
-            raw[strategy.name] = strategy.evaluator.evaluate_range([session])[session]
-            before = previous.get(strategy.name)
-            held = sorted(set(raw[strategy.name]) | set(before[0] if before else ()))
-            now = _prices(today, session, held)
-            weights, rebalanced = corridor_weights(
-                before[0] if before else None,
-                before[1] if before else None,
-                now,
-                raw[strategy.name],
-                strategy.threshold,
-            )
+            decided = sleeves.book(strategy.name)
+            before = previous.book(strategy.name) if previous is not None else None
             sleeve_return = (
-                sum(w * (now[s] / before[1][s] - 1.0) for s, w in before[0].items()) if before else 0.0
+                sum(float(w) * (now[s] / float(before.prices[s]) - 1.0) for s, w in before.weights.items())
+                if before
+                else 0.0
             )
-            effective[strategy.name] = weights
-            previous[strategy.name] = (weights, {s: now[s] for s in weights})
             sleeve_rows.append(
                 {
                     "session": session,
@@ -205,11 +193,14 @@ def run_backtest(
                     "target_weights": json.dumps(
                         {k: str(v) for k, v in to_decimal_weights(raw[strategy.name]).items()}
                     ),
-                    "rebalanced": rebalanced,
+                    "held_weights": json.dumps({k: str(v) for k, v in decided.weights.items()}),
+                    "rebalanced": decided.traded,
+                    "reason": decided.reason,
                     "sleeve_return": sleeve_return,
                     "contribution": float(strategy.share) * sleeve_return,
                 }
             )
+        effective = {b.strategy: b.weights for b in sleeves.sleeves}
         shares = {s.name: s.share for s in strategies}
         target = build_target_allocation(session, shares, raw)
         applied = build_target_allocation(session, shares, effective)
@@ -303,7 +294,8 @@ def _result(
             {
                 "strategy": strategy.name,
                 "share": float(strategy.share),
-                "threshold": strategy.threshold,
+                "trading": strategy.setting.label(),
+                "threshold": strategy.setting.threshold,
                 "rebalances": int(mine["rebalanced"].sum()),
                 "sleeve_total_return": sleeve_perf.total_return,
                 "sleeve_cagr": sleeve_perf.cagr,
@@ -317,6 +309,7 @@ def _result(
         {
             "strategy": "(costs, cash and rounding)",
             "share": None,
+            "trading": None,
             "threshold": None,
             "rebalances": None,
             "sleeve_total_return": None,

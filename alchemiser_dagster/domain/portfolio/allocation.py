@@ -22,9 +22,15 @@ from alchemiser_dagster.domain.portfolio.snapshot import planner_input
 SUM_TOLERANCE = Decimal("1e-6")
 
 
-def to_decimal_weights(weights: Mapping[str, float]) -> dict[str, Decimal]:
-    """Quantize evaluator floats to 10 places as they leave the DSL (zeros dropped)."""
-    out = {symbol: Decimal(repr(weight)).quantize(WEIGHT_PLACES) for symbol, weight in weights.items()}
+def to_decimal_weights(weights: Mapping[str, float | Decimal]) -> dict[str, Decimal]:
+    """Quantize evaluator floats to 10 places as they leave the DSL (zeros dropped).
+
+    Decimal weights (a sleeve book's, already stored at 10 places) pass unchanged.
+    """
+    out = {
+        symbol: (weight if isinstance(weight, Decimal) else Decimal(repr(weight))).quantize(WEIGHT_PLACES)
+        for symbol, weight in weights.items()
+    }
     return {symbol: weight for symbol, weight in sorted(out.items()) if weight != 0}
 
 
@@ -34,13 +40,16 @@ FailedStrategyPolicy = Literal["stop", "cash", "last_target"]
 def build_target_allocation(
     session: dt.date,
     shares: Mapping[str, Decimal],
-    strategy_weights: Mapping[str, Mapping[str, float] | None],
+    strategy_weights: Mapping[str, Mapping[str, float | Decimal] | None],
     *,
     policy: FailedStrategyPolicy = "stop",
     last_targets: Mapping[str, tuple[dt.date, Mapping[str, float]]] | None = None,
+    trading: Mapping[str, tuple[str, str]] | None = None,
 ) -> TargetAllocation:
     """Net the strategies at account level: target(s) = sum of share x weight(s).
 
+    The weights are each sleeve's held weights (its trading setting already applied, see
+    `sleeves.advance_sleeves`); `trading` names each sleeve's setting and what it did.
     A strategy whose weights are None failed for the session. Its capital is never handed
     silently to the others: `stop` refuses to build a target, `cash` keeps the sleeve in
     cash, `last_target` reuses that strategy's latest earlier weights (or fails if none).
@@ -55,6 +64,13 @@ def build_target_allocation(
         _sleeve(name, share, strategy_weights[name], policy, (last_targets or {}).get(name), session)
         for name, share in shares.items()
     )
+    if trading:
+        sleeves = tuple(
+            s.model_copy(update={"setting": trading[s.strategy][0], "trading": trading[s.strategy][1]})
+            if s.strategy in trading
+            else s
+            for s in sleeves
+        )
     netted: dict[str, Decimal] = {}
     for sleeve in sleeves:
         for symbol, weight in sleeve.weights.items():
@@ -70,7 +86,7 @@ def build_target_allocation(
 def _sleeve(
     name: str,
     share: Decimal,
-    weights: Mapping[str, float] | None,
+    weights: Mapping[str, float | Decimal] | None,
     policy: FailedStrategyPolicy,
     last: tuple[dt.date, Mapping[str, float]] | None,
     session: dt.date,

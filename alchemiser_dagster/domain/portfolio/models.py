@@ -53,7 +53,9 @@ class StrategySleeve(Record):
 
     `policy` is set when the strategy failed for the session and the failed-strategy
     policy decided the sleeve instead: "cash" (no weights) or "last_target" (the weights
-    of the session in `weights_from`).
+    of the session in `weights_from`). `setting` and `trading` say which trading setting
+    the sleeve has and what it did today ("within corridor 5 %: held"); its `weights` are
+    then what the sleeve holds, which is the strategy's target only when it trades.
     """
 
     strategy: str
@@ -61,6 +63,8 @@ class StrategySleeve(Record):
     weights: dict[str, Decimal]
     policy: Literal["cash", "last_target"] | None = None
     weights_from: dt.date | None = None
+    setting: str | None = None
+    trading: str | None = None
 
 
 class TargetAllocation(Record):

@@ -1,10 +1,11 @@
-"""target_allocation, account_snapshot, allocation_comparison and rebalance_plan for D."""
+"""sleeves, target_allocation, account_snapshot, allocation_comparison and rebalance_plan for D."""
 
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 
 from alchemiser_dagster.domain.calendar import previous_session
 from alchemiser_dagster.domain.portfolio.allocation import build_target_allocation, compare_allocation
@@ -15,6 +16,13 @@ from alchemiser_dagster.domain.portfolio.models import (
     TargetAllocation,
 )
 from alchemiser_dagster.domain.portfolio.planner import plan_rebalance
+from alchemiser_dagster.domain.portfolio.sleeves import (
+    SleeveBooks,
+    advance_sleeves,
+    ledger_attribution,
+    session_prices,
+    symphony_settings,
+)
 from alchemiser_dagster.domain.portfolio.snapshot import planner_input, take_snapshot
 from alchemiser_dagster.domain.report import weights_markdown
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
@@ -26,16 +34,105 @@ from alchemiser_dagster.pipeline.partitions import nyse_sessions
 from alchemiser_dagster.pipeline.resources import BrokerResource, SettingsResource
 
 LAST_TARGET_LOOKBACK = 10  # sessions searched back for a strategy's last good weights
+SLEEVES_LOOKBACK = 10  # sessions searched back for the last stored sleeve book
+SLEEVES = "sleeves"
+
+
+def build_sleeves_asset(config: AllocationConfig) -> dg.AssetsDefinition:
+    """sleeves[D]: each symphony's book, from sleeves[D-1], D's prices and D's targets.
+
+    D-1 is read from storage (like `last_targets`), so a missing D-1 is an answer (see
+    `previous_sleeves`), not a failed input load. It is not declared as a self-dependency
+    (`AssetDep(SLEEVES, partition_mapping=TimeWindowPartitionMapping(-1, -1))`): with one,
+    Dagster's asset backfill split every session of the five-account backfill into 3-4
+    runs instead of one (tests/prod/test_accounts_backfill.py). A session that runs before
+    its D-1 is stored follows the gap rule; rerunning it after D-1 restores the chain.
+    """
+    ins = {strategy_slug(name): dg.AssetIn(signal_key(name)) for name in config.files}
+    ins["market_bars"] = dg.AssetIn(dg.AssetKey("market_bars"))
+
+    @dg.asset(name=SLEEVES, partitions_def=nyse_sessions, group_name="portfolio", ins=ins)
+    def sleeves(
+        context: dg.AssetExecutionContext,
+        settings: SettingsResource,
+        market_bars: pd.DataFrame,
+        **signals: Any,
+    ) -> dg.Output[SleeveBooks]:
+        """Whether each sleeve trades today (its trading setting) and the weights it holds."""
+        config = settings.config()
+        session = session_of(context)
+        storage = ModelIOManager(base=settings.settings().storage)
+        prefix = context.asset_key.path[:-1]
+        previous, origin = previous_sleeves(storage, session, prefix)
+        yesterday = previous_session(session)
+        ledger = storage.stored_frame([*prefix, "fill_ledger"], yesterday.isoformat())
+        setting_of, fingerprints = symphony_settings(config)
+        evaluations: dict[str, StrategyEvaluation] = {n: signals[strategy_slug(n)] for n in config.files}
+        books = advance_sleeves(
+            session,
+            previous,
+            setting_of,
+            {name: None if e.failure is not None else e.weights for name, e in evaluations.items()},
+            session_prices(market_bars, session),
+            fingerprints,
+            origin,
+            ledger_attribution(ledger, yesterday),
+        )
+        table = ["| sleeve | setting | trades | today |", "|---|---|---|---|"] + [
+            f"| {b.strategy} | {b.setting.label()} | {'yes' if b.traded else 'no'} | {b.reason} |"
+            for b in books.sleeves
+        ]
+        return dg.Output(
+            books,
+            metadata={
+                "sleeves": dg.MetadataValue.md("\n".join(table)),
+                "trading": sum(b.traded for b in books.sleeves),
+                "origin": books.origin,
+                "previous_fills": books.ledger_note,
+            },
+        )
+
+    return sleeves
+
+
+def previous_sleeves(
+    storage: ModelIOManager, session: dt.date, prefix: Sequence[str] = (), lookback: int = SLEEVES_LOOKBACK
+) -> tuple[SleeveBooks | None, str]:
+    """The latest stored sleeve book before `session`, and how it was found, in words.
+
+    Normally D-1's. When D-1 is missing (a backfill gap, a failed run) the latest within
+    `lookback` sessions is carried on; its sleeves trade today if a rebalance session of
+    theirs fell in the gap. With none (the first session, or a longer gap) every sleeve
+    starts at its target, as on its first session: the netted account cannot be split
+    back into sleeves without guessing.
+    """
+    yesterday = previous_session(session)
+    day = session
+    for _ in range(lookback):
+        day = previous_session(day)
+        stored = storage.stored_model([*prefix, SLEEVES], day.isoformat())
+        if isinstance(stored, SleeveBooks):
+            if day == yesterday:
+                return stored, f"carried from {day}"
+            return stored, (
+                f"no stored book for {yesterday}: carried from {day}"
+                " (a sleeve whose rebalance session fell in between trades today)"
+            )
+    return None, (
+        f"no stored book in the {lookback} sessions before {session}:"
+        " every sleeve starts at its target (first session)"
+    )
 
 
 def build_target_allocation_asset(config: AllocationConfig) -> dg.AssetsDefinition:
     ins = {strategy_slug(name): dg.AssetIn(signal_key(name)) for name in config.files}
+    ins[SLEEVES] = dg.AssetIn(dg.AssetKey(SLEEVES))
 
     @dg.asset(partitions_def=nyse_sessions, group_name="portfolio", ins=ins)
     def target_allocation(
-        context: dg.AssetExecutionContext, settings: SettingsResource, **signals: Any
+        context: dg.AssetExecutionContext, settings: SettingsResource, sleeves: SleeveBooks, **signals: Any
     ) -> dg.Output[TargetAllocation]:
-        """Strategies netted at account level by their shares; failed ones follow the policy."""
+        """Sleeves (their trading settings applied) netted by their shares; failed ones follow the policy."""
         config = settings.config()
         session = session_of(context)
         evaluations: dict[str, StrategyEvaluation] = {
@@ -46,7 +143,11 @@ def build_target_allocation_asset(config: AllocationConfig) -> dg.AssetsDefiniti
         target = build_target_allocation(
             session,
             config.allocations,
-            {name: None if e.failure is not None else e.weights for name, e in evaluations.items()},
+            {
+                name: None if e.failure is not None else sleeves.book(name).weights
+                for name, e in evaluations.items()
+            },
+            trading={b.strategy: (b.setting.label(), b.reason) for b in sleeves.sleeves},
             policy=policy,
             last_targets=last_targets(
                 ModelIOManager(base=settings.settings().storage), failed, session, context.asset_key.path[:-1]
@@ -71,6 +172,9 @@ def build_target_allocation_asset(config: AllocationConfig) -> dg.AssetsDefiniti
                 "cash_weight": float(target.cash_weight),
                 "failed_strategy_policy": policy,
                 "policy_applied": dg.MetadataValue.json(applied),
+                "trading": dg.MetadataValue.json(
+                    {s.strategy: f"{s.setting}: {s.trading}" for s in target.sleeves}
+                ),
                 "attribution": dg.MetadataValue.json(attribution),
             },
         )

@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from alchemiser_dagster.domain.backtest.corridor import corridor_weights, drifted
 from alchemiser_dagster.domain.backtest.engine import BacktestSettings, run_backtest
 from alchemiser_dagster.domain.backtest.metrics import max_drawdown, performance
 from alchemiser_dagster.domain.errors import DslValidationError, MarketDataError
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings
+from alchemiser_dagster.domain.portfolio.sleeves import decide_sleeve, drifted_weights
+from alchemiser_dagster.domain.portfolio.trading import TradingSetting
 from alchemiser_dagster.domain.strategy.config import load_allocation_config
 
 DAYS = [
@@ -114,12 +115,17 @@ def test_a_corridor_holds_until_a_weight_leaves_it(tmp_path: Path) -> None:
 
 
 def test_without_a_corridor_the_sleeve_goes_back_to_target_daily() -> None:
-    weights, rebalanced = corridor_weights(
-        {"A": 0.5, "B": 0.5}, {"A": 1, "B": 1}, {"A": 1.1, "B": 1}, {"A": 0.5, "B": 0.5}, None
-    )
+    def after(setting: TradingSetting, before: dict[str, float], now: dict[str, float], target: dict[str, float]) -> tuple[dict[str, float], bool]:
+        book = decide_sleeve("s", setting, DAYS[0], None, before, {s: 1 / len(before) for s in before})
+        today = decide_sleeve("s", setting, DAYS[1], book, now, target)
+        return {s: float(w) for s, w in today.weights.items()}, today.traded
+
+    daily, corridor = TradingSetting(), TradingSetting(frequency="none", threshold=0.5)
+    weights, rebalanced = after(daily, {"A": 1, "B": 1}, {"A": 1.1, "B": 1}, {"A": 0.5, "B": 0.5})
     assert rebalanced and weights == {"A": 0.5, "B": 0.5}
-    assert drifted({"A": 0.5, "B": 0.5}, {"A": 1, "B": 1}, {"A": 3, "B": 1}) == {"A": 0.75, "B": 0.25}
-    switched, rebalanced = corridor_weights({"A": 1.0}, {"A": 1}, {"A": 1, "B": 1}, {"B": 1.0}, 0.5)
+    book = decide_sleeve("s", corridor, DAYS[0], None, {"A": 1, "B": 1}, {"A": 0.5, "B": 0.5})
+    assert drifted_weights(book, {"A": 3, "B": 1}) == {"A": 0.75, "B": 0.25}
+    switched, rebalanced = after(corridor, {"A": 1}, {"A": 1, "B": 1}, {"B": 1.0})
     assert rebalanced and switched == {"B": 1.0}  # a new pick moves a full weight: always a rebalance
 
 

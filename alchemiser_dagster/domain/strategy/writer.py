@@ -15,9 +15,9 @@ writes every indicator with `{:window N}`. An `if` reads like `if (...) { } else
 Numbers are written as the shortest decimal that reads back to the same float, strings
 with only the escapes the grammar defines (spec §1), options in a fixed order. The
 asset class and trading setting are always written (`:asset-class "EQUITIES"` and
-`:rebalance-frequency :daily` when the source left them to Composer's defaults, spec
-§10), so the canonical text states everything that decides what the symphony trades,
-and its score JSON (`score_writer.py`) carries the same facts.
+`:rebalance-frequency :daily`, or `:none` beside a threshold, when the source left them to
+Composer's defaults, spec §10), so the canonical text states everything that decides what
+the symphony trades, and its score JSON (`score_writer.py`) carries the same facts.
 """
 
 from __future__ import annotations
@@ -69,8 +69,16 @@ def to_clj(symphony: Symphony) -> str:
 
 
 def canonical_options(symphony: Symphony) -> dict[str, str | float | None]:
-    """The options in their written order, with the defaults made explicit."""
-    options = DEFAULT_OPTIONS | symphony.options
+    """The options in their written order, with the defaults made explicit.
+
+    A threshold with no frequency is Composer's threshold-only setting (its score JSON says
+    `"rebalance": "none"` beside the corridor width), so the explicit frequency is `:none`
+    then, never `:daily`, which would add a daily trigger the source did not have.
+    """
+    defaults = dict(DEFAULT_OPTIONS)
+    if symphony.options.get("rebalance-threshold") is not None:
+        defaults["rebalance-frequency"] = "none"
+    options = defaults | symphony.options
     ordered = {key: options[key] for key in OPTION_ORDER if key in options}
     ordered.update({key: options[key] for key in sorted(options) if key not in ordered})
     return ordered

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from alchemiser_dagster.domain.portfolio.trading import trading_setting
 from alchemiser_dagster.domain.strategy.ast import Asset, Filter, If, Node
 from alchemiser_dagster.domain.strategy.compiler import load_symphony, parse_symphony
 from alchemiser_dagster.domain.strategy.writer import format_number, quote, strategy_key, to_clj
@@ -134,3 +135,19 @@ def test_every_finite_number_reads_back_exactly(value: float) -> None:
 def test_non_finite_numbers_are_refused() -> None:
     with pytest.raises(ValueError, match="inf"):
         format_number(float("inf"))
+
+
+@pytest.mark.parametrize(
+    ("options", "written"),
+    [
+        ("{}", '{:asset-class "EQUITIES", :rebalance-frequency :daily}'),
+        ("{:rebalance-threshold 0.05}", '{:asset-class "EQUITIES", :rebalance-frequency :none, :rebalance-threshold 0.05}'),
+        ("{:rebalance-frequency :weekly :rebalance-threshold 0.05}", '{:asset-class "EQUITIES", :rebalance-frequency :weekly, :rebalance-threshold 0.05}'),
+    ],
+)
+def test_the_written_trading_setting_is_the_one_the_source_meant(options: str, written: str) -> None:
+    """A threshold alone is Composer's threshold-only setting: written as :none, never :daily."""
+    source = f'(defsymphony "s" {options} (asset "SPY"))'
+    text = to_clj(parse_symphony(source))
+    assert text.splitlines()[0] == f'(defsymphony "s" {written}'
+    assert trading_setting("s", parse_symphony(text).options) == trading_setting("s", parse_symphony(source).options)

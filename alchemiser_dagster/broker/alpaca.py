@@ -28,6 +28,8 @@ How the SDK (alpaca-py 0.44) is tamed, see ``alpaca/common/rest.py``:
 Error mapping (``_map_api_error``): 401, or 403 without a business code ->
 :class:`BrokerAuthError`; 404 -> :class:`BrokerNotFound`; 429 -> :class:`RateLimited`
 (``Retry-After`` / ``X-Ratelimit-Reset``); 408 and 5xx -> :class:`BrokerUnavailable`;
+422 ``40010001`` "client_order_id must be unique" on a submit ->
+:class:`DuplicateClientOrderId` (the order exists: look it up and adopt it);
 other 4xx -> :class:`OrderRejected` for order calls (submit, cancel), plain
 :class:`BrokerError` for reads. Timeouts, refused or dropped connections and truncated or
 undecodable bodies -> :class:`BrokerUnavailable`. For ``submit_order`` every outcome in
@@ -86,6 +88,7 @@ from alchemiser_dagster.domain.errors import (
     BrokerNotFound,
     BrokerUnavailable,
     ConfigError,
+    DuplicateClientOrderId,
     OrderRejected,
     RateLimited,
 )
@@ -98,6 +101,9 @@ NEW_YORK: Final = ZoneInfo("America/New_York")
 ORDERS_PAGE_LIMIT: Final = 500
 #: Symbols per market-data request (keeps URLs short).
 SYMBOL_CHUNK: Final = 100
+#: Alpaca's code for a malformed request; with this text it means the client id is taken.
+MALFORMED_CODE: Final = 40010001
+DUPLICATE_ID_TEXT: Final = "client_order_id must be unique"
 #: Characters of an error body quoted in an exception message.
 BODY_EXCERPT_CHARS: Final = 200
 _NUMERIC: Final = ("open", "high", "low", "close", "volume")
@@ -199,6 +205,11 @@ def _error_body(text: str) -> tuple[int | None, str | None]:
         code = int(raw_code)
     message = data.get("message")
     return code, message if isinstance(message, str) else None
+
+
+def _is_duplicate_id(code: int | None, text: str | None) -> bool:
+    """Alpaca's 40010001 covers every malformed field; only this message means a taken id."""
+    return code == MALFORMED_CODE and text is not None and DUPLICATE_ID_TEXT in text.lower()
 
 
 def _seconds(value: str) -> float | None:
@@ -515,6 +526,8 @@ class AlpacaBroker:
             if submit_id is not None:
                 return AmbiguousSubmit(message, client_order_id=submit_id, status=status)
             return BrokerUnavailable(message, status=status, code=code)
+        if submit_id is not None and status == 422 and _is_duplicate_id(code, text):
+            return DuplicateClientOrderId(message, client_order_id=submit_id, status=status, code=code)
         if order_call and 400 <= status < 500:
             return OrderRejected(message, status=status, code=code)
         return BrokerError(message, status=status, code=code)

@@ -205,6 +205,20 @@ class OrderRejected(BrokerError):
     """A business reject (buying power, not fractionable, duplicate id, ...). Never retried."""
 
 
+class DuplicateClientOrderId(OrderRejected):
+    """Alpaca already holds an order with this client_order_id (422, code 40010001).
+
+    The order exists (an earlier attempt, an interrupted run or a concurrent one placed
+    it): look it up by ``client_order_id`` and adopt it, never place it again.
+    """
+
+    def __init__(
+        self, message: str, *, client_order_id: str, status: int | None = 422, code: int | None = None
+    ) -> None:
+        self.client_order_id = client_order_id
+        super().__init__(message, status=status, code=code)
+
+
 class BrokerNotFound(BrokerError):
     """The broker says the object (order, position, asset) does not exist (HTTP 404)."""
 
@@ -233,6 +247,37 @@ class MissingPrice(PortfolioError):
 
 class StorageError(AlchemiserError):
     """A stored asset is missing, corrupted or of an unexpected type (message names the path)."""
+
+
+# --- execution control -----------------------------------------------------------------------
+
+
+class ExecutionLocked(AlchemiserError):
+    """Another run holds the execution lock of this (account, session) past the wait bound.
+
+    Carries the holder's facts so the message and alerts can name the run to look at.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        lock: str,
+        holder_run_id: str | None,
+        holder_host: str | None = None,
+        holder_pid: int | None = None,
+        waited_seconds: float = 0.0,
+    ) -> None:
+        self.lock = lock
+        self.holder_run_id = holder_run_id
+        self.holder_host = holder_host
+        self.holder_pid = holder_pid
+        self.waited_seconds = waited_seconds
+        super().__init__(message)
+
+
+class ExecutionLockLost(AlchemiserError):
+    """The execution lock this run held was taken over (its heartbeat stopped for too long)."""
 
 
 # --- notifications --------------------------------------------------------------------------

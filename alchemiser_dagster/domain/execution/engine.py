@@ -20,7 +20,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alchemiser_dagster.domain.broker import Broker, OrderInfo
 from alchemiser_dagster.domain.execution.guard import trading_refusal
@@ -52,6 +52,28 @@ class ExecutionSettings(BaseModel):
     poll_seconds: float = Field(default=1.0, ge=0)
     max_polls: int = Field(default=600, ge=1)
     deadline_minutes_before_close: float = Field(default=2.0, ge=0)
+    # The execution lock of an (account, session): how long a second run waits for the
+    # holder before it stops, and after how long without a heartbeat a holder on another
+    # host counts as crashed (a dead holder on the same host is taken over at once).
+    lock_wait_seconds: float = Field(default=900.0, ge=0)
+    lock_stale_seconds: float = Field(default=120.0, gt=0)
+
+    @field_validator("walk_steps")
+    @classmethod
+    def _inside_the_spread(cls, steps: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
+        """Each step is the share of the spread given up: 0 (own side) to 1 (far side), rising."""
+        if not steps:
+            raise ValueError("walk_steps must hold at least one step (e.g. [0.5, 0.75, 0.95])")
+        outside = [str(r) for r in steps if not (r.is_finite() and 0 <= r <= 1)]
+        if outside:
+            raise ValueError(
+                f"walk_steps must each lie in [0, 1] (a share of the spread), got {', '.join(outside)}"
+            )
+        if any(later <= earlier for earlier, later in zip(steps, steps[1:], strict=False)):
+            raise ValueError(
+                f"walk_steps must rise step by step (each gives up more of the spread), got {list(map(str, steps))}"
+            )
+        return steps
 
     @property
     def deadline_before_close(self) -> dt.timedelta:
@@ -84,8 +106,8 @@ def execute_plan(
     started = clock.timestamp
     refusal = trading_refusal(plan.session, clock)
     if refusal is not None:
-        return _result(plan, "PLAN_ONLY", refusal, [], started, started)
-    ours = _our_orders(broker, plan.session)
+        return _result(plan, "PLAN_ONLY", refusal, [], started, started, _session_orders(broker, plan.session))
+    ours = our_orders(broker, plan.session)
     ctx = WalkContext(
         broker=broker,
         plan=plan,
@@ -121,19 +143,31 @@ def execute_plan(
         outcomes,
         started,
         broker.get_clock().timestamp,
-        _orders_of(works),
+        _session_orders(broker, plan.session),
         sum(len(w.placed) for w in works),
     )
 
 
-def _our_orders(broker: Broker, session: dt.date) -> dict[str, OrderInfo]:
+def our_orders(broker: Broker, session: dt.date) -> dict[str, OrderInfo]:
+    """Every order of ours for the session (by client-id prefix), whichever run placed it."""
     prefix = session_prefix(session)
     after = dt.datetime.combine(session - dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    until = dt.datetime.combine(session + dt.timedelta(days=2), dt.time(), tzinfo=dt.UTC)
     return {
         o.client_order_id: o
-        for o in broker.get_orders(status="all", after=after)
+        for o in broker.get_orders(status="all", after=after, until=until)
         if o.client_order_id.startswith(prefix)
     }
+
+
+def _session_orders(broker: Broker, session: dt.date) -> tuple[OrderInfo, ...]:
+    """The session's orders of ours as the broker reports them now: what the ledger records.
+
+    Read again at the end rather than taken from this run's bookkeeping, so an order
+    another process placed for the session (a run the lock did not cover, a manual one
+    with our prefix) is in the result and the ledger too.
+    """
+    return tuple(sorted(our_orders(broker, session).values(), key=lambda o: o.client_order_id))
 
 
 def _plan_to_execute(
@@ -206,7 +240,13 @@ def _adopt_only(
         f"adopted its {len(ours)} orders and placed none ({summary})"
     )
     return _result(
-        plan, status, reason, outcomes, started, ctx.broker.get_clock().timestamp, _orders_of(works)
+        plan,
+        status,
+        reason,
+        outcomes,
+        started,
+        ctx.broker.get_clock().timestamp,
+        _session_orders(ctx.broker, plan.session),
     )
 
 
@@ -243,7 +283,7 @@ def _halt(
         outcomes,
         started,
         broker.get_clock().timestamp,
-        _orders_of(works),
+        _session_orders(broker, plan.session),
         sum(len(w.placed) for w in works),
     )
 
@@ -260,10 +300,6 @@ def _item_of(order: OrderInfo) -> PlanItem:
         target_weight=Decimal(0),
         reason="increase" if order.side == "buy" else "reduce",
     )
-
-
-def _orders_of(works: list[ItemWork]) -> tuple[OrderInfo, ...]:
-    return tuple(order for work in works for order in work.orders.values())
 
 
 def _outcome(work: ItemWork) -> OrderOutcome:

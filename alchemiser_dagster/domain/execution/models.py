@@ -39,7 +39,9 @@ class ExecutionResult(Record):
     status: ExecutionStatus
     reason: str
     outcomes: tuple[OrderOutcome, ...]
-    orders: tuple[OrderInfo, ...] = ()  # every order of ours this execution placed or adopted
+    # Every order of ours for the session as the broker reported it when execution ended,
+    # whichever run placed it (the fill ledger is built from these).
+    orders: tuple[OrderInfo, ...] = ()
     orders_placed: int
     orders_adopted: int
     started_at: dt.datetime

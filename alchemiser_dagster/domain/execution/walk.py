@@ -18,13 +18,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from alchemiser_dagster.domain.broker import Broker, OrderInfo, OrderRequest, QuoteInfo
-from alchemiser_dagster.domain.errors import AmbiguousSubmit, BrokerNotFound, OrderRejected
+from alchemiser_dagster.domain.errors import (
+    AmbiguousSubmit,
+    BrokerNotFound,
+    DuplicateClientOrderId,
+    OrderRejected,
+)
 from alchemiser_dagster.domain.execution.ids import client_order_id
 from alchemiser_dagster.domain.execution.pricing import step_limit_price, usable
 from alchemiser_dagster.domain.portfolio.models import PlanItem, RebalancePlan
 from alchemiser_dagster.domain.risk.killswitch import KillState, allows
 
-DUPLICATE_CLIENT_ORDER_ID = 40010001
 # Every order placed, rejected or canceled is logged; inside a run Dagster captures these
 # lines (managed python logger "alchemiser") with the run's correlation id.
 log = logging.getLogger("alchemiser.execution")
@@ -136,36 +140,51 @@ def _place_step(
         limit_price=None if r is None or quote is None else step_limit_price(quote, item.side, r),
     )
     try:
-        work.orders[coid] = submit_idempotent(ctx.broker, request)
-        work.placed.add(coid)
+        order, adopted = submit_idempotent(ctx.broker, request)
     except OrderRejected as rejected:
         work.error_code, work.error = rejected.code, str(rejected)
         log.warning("rejected %s %s %s (%s): %s", item.side, request.qty, item.symbol, coid, rejected)
         return
+    work.orders[coid] = order
+    if adopted:
+        # Another attempt (possibly another process) placed this very step: it is ours,
+        # and what it fills counts for the item; this run did not place it.
+        work.adopted = True
+        log.warning("adopted %s: already at the broker (%s, filled %s)", coid, order.status, order.filled_qty)
+        return
+    work.placed.add(coid)
     price = f"limit {request.limit_price}" if request.limit_price is not None else "market"
     log.info("placed %s %s %s %s (%s)", item.side, request.qty, item.symbol, price, coid)
 
 
-def submit_idempotent(broker: Broker, request: OrderRequest) -> OrderInfo:
-    """Submit once; after an ambiguous failure look the id up and resend only if absent.
+def submit_idempotent(broker: Broker, request: OrderRequest) -> tuple[OrderInfo, bool]:
+    """Submit once; returns the order and whether someone else had placed it (adopted).
 
-    A duplicate-id reject means an earlier attempt did land: the order is adopted.
+    A duplicate-id reject on the first submit means the order already exists (an earlier
+    or concurrent run placed this very step): it is looked up and adopted. After an
+    ambiguous failure the id is looked up and resent only if absent; a duplicate reject
+    of that resend means our first attempt did land. Only when the lookup finds nothing
+    is the reject raised.
     """
     try:
-        return broker.submit_order(request)
+        return broker.submit_order(request), False
+    except DuplicateClientOrderId as duplicate:
+        return _look_up(broker, duplicate), True
     except AmbiguousSubmit:
         found = broker.get_order_by_client_id(request.client_order_id)
         if found is not None:
-            return found
-        try:
-            return broker.submit_order(request)
-        except OrderRejected as rejected:
-            if rejected.code != DUPLICATE_CLIENT_ORDER_ID:
-                raise
-            again = broker.get_order_by_client_id(request.client_order_id)
-            if again is None:
-                raise
-            return again
+            return found, False
+    try:
+        return broker.submit_order(request), False
+    except DuplicateClientOrderId as duplicate:
+        return _look_up(broker, duplicate), False
+
+
+def _look_up(broker: Broker, duplicate: DuplicateClientOrderId) -> OrderInfo:
+    found = broker.get_order_by_client_id(duplicate.client_order_id)
+    if found is None:
+        raise duplicate
+    return found
 
 
 def refresh(broker: Broker, phase: list[ItemWork]) -> None:

@@ -33,6 +33,7 @@ from alchemiser_dagster.domain.errors import (
     AmbiguousSubmit,
     BrokerNotFound,
     BrokerUnavailable,
+    DuplicateClientOrderId,
     OrderRejected,
 )
 
@@ -153,7 +154,9 @@ class FakeBroker:
             del self.submit_faults[request.symbol]
             raise AmbiguousSubmit("read timed out", client_order_id=coid, status=None)
         if coid in self.orders:
-            raise OrderRejected("client_order_id must be unique", status=422, code=40010001)
+            raise DuplicateClientOrderId(
+                "client_order_id must be unique", client_order_id=coid, status=422, code=40010001
+            )
         order = self._new_order(coid, request.symbol, request.side, request.qty, self.clock.timestamp)
         mode = self.fill_modes.get(request.symbol, self.fill_mode)
         self.orders[coid] = order

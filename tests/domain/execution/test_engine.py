@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal as D  # noqa: N817 - reads as money in the hand-computed cases
 
 import pytest
@@ -18,7 +19,8 @@ SESSION = dt.date(2024, 6, 28)
 PLAN_ID = "abcdef01" + "23456789" * 7
 EARLIER_PLAN_ID = "11111111" + "0" * 56
 # The engine rules below are independent of the walk; they run market-only (step 1 = market).
-SETTINGS = ExecutionSettings(poll_seconds=5.0, max_polls=3, walk_steps=())
+# No user may configure that (walk_steps needs a step), so the settings are built unvalidated.
+SETTINGS = ExecutionSettings.model_construct(poll_seconds=5.0, max_polls=3, walk_steps=())
 UTC = dt.UTC
 
 
@@ -234,7 +236,7 @@ def test_at_the_deadline_open_orders_are_canceled_without_further_waiting() -> N
     start = OPEN_CLOCK.model_copy(update={"timestamp": dt.datetime(2024, 6, 28, 19, 50, tzinfo=UTC)})
     broker = FakeBroker(account(), clock=start, fill_mode="never")
     sleeps = Sleeps(broker)
-    settings = ExecutionSettings(poll_seconds=60.0, max_polls=600, walk_steps=())
+    settings = ExecutionSettings.model_construct(poll_seconds=60.0, max_polls=600, walk_steps=())
     result = execute_plan(broker, make_plan(TLT_SELL), settings=settings, sleep=sleeps)
     assert sleeps.calls == [60.0] * 8  # 15:50 .. 15:57; at 15:58 it stops
     assert broker.called("cancel_order") == [broker.orders[coid("TLT", "sell")].id]
@@ -247,7 +249,7 @@ def test_no_buy_is_placed_after_the_sell_phase_hit_the_deadline() -> None:
     start = OPEN_CLOCK.model_copy(update={"timestamp": dt.datetime(2024, 6, 28, 19, 50, tzinfo=UTC)})
     broker = FakeBroker(account(), clock=start)
     broker.fill_modes["TLT"] = "never"
-    settings = ExecutionSettings(poll_seconds=60.0, max_polls=600, walk_steps=())
+    settings = ExecutionSettings.model_construct(poll_seconds=60.0, max_polls=600, walk_steps=())
     result = execute_plan(broker, make_plan(TLT_SELL, SPY_BUY), settings=settings, sleep=Sleeps(broker))
     assert broker.called("submit_order") == [coid("TLT", "sell")]
     assert [o.filled_qty for o in result.outcomes if o.symbol == "SPY"] in ([], [D(0)])
@@ -327,3 +329,23 @@ def test_fake_fills_at_the_quote_mid_by_default() -> None:
     broker = FakeBroker(account(), quotes={"SPY": quote("SPY", "499", "501")})
     result = run(broker, make_plan(SPY_BUY))
     assert result.outcomes[0].filled_avg_price == D("500") and result.outcomes[0].slippage_bps == D("0.00")
+
+
+@pytest.mark.parametrize(
+    ("steps", "problem"),
+    [
+        ((), "at least one step"),
+        ((D("-0.1"), D("0.5")), "lie in [0, 1]"),
+        ((D("0.5"), D("1.2")), "lie in [0, 1]"),
+        ((D("NaN"),), "finite number"),
+        ((D("0.75"), D("0.5")), "rise step by step"),
+        ((D("0.5"), D("0.5")), "rise step by step"),
+    ],
+)
+def test_walk_steps_outside_the_spread_are_refused(steps: tuple[D, ...], problem: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        ExecutionSettings(walk_steps=steps)
+
+
+def test_walk_steps_inside_the_spread_are_kept() -> None:
+    assert ExecutionSettings(walk_steps=(D(0), D("0.5"), D(1))).walk_steps == (D(0), D("0.5"), D(1))

@@ -29,7 +29,12 @@ from alchemiser_dagster.pipeline.assets.signals import build_signal_assets
 from alchemiser_dagster.pipeline.checks import ALL_CHECKS, build_signal_checks
 from alchemiser_dagster.pipeline.io_manager import ModelIOManager
 from alchemiser_dagster.pipeline.jobs import build_daily_job
-from alchemiser_dagster.pipeline.resources import broker_resource, notifier_resource, settings_resource
+from alchemiser_dagster.pipeline.resources import (
+    broker_resource,
+    execution_lock_resource,
+    notifier_resource,
+    settings_resource,
+)
 from alchemiser_dagster.pipeline.risk_checks import build_risk_checks
 from alchemiser_dagster.pipeline.schedules import build_daily_schedule
 from alchemiser_dagster.pipeline.sensors import build_alert_sensors
@@ -75,6 +80,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             "broker": broker_resource(settings),
             "settings": settings_resource(settings),
             "notifier": notifier_resource(settings),
+            "execution_lock": execution_lock_resource(settings),
         },
     )
 

@@ -102,7 +102,12 @@ def _serve(workdir: Path) -> tuple[subprocess.Popen[str], str]:
         "--state", str(workdir / "sim"), "--date", SESSION.isoformat(), "--clock", "wall",
     ]  # fmt: skip
     server = subprocess.Popen(
-        command, cwd=ROOT, env=_base_env(workdir), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        command,
+        cwd=ROOT,
+        env=_base_env(workdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     assert server.stdout is not None
     first = server.stdout.readline()
@@ -203,9 +208,14 @@ def _unknown_to_the_stored_result(workdir: Path) -> list[str]:
     known = {o["client_order_id"] for o in json.loads(stored.read_text())["value"]["orders"]}
     with SimulatorServer(workdir / "sim") as server:
         broker = AlpacaBroker(server.api_key, server.secret_key, base_url=server.base_url)
-        ours = [o for o in broker.get_orders(status="all") if o.client_order_id.startswith(session_prefix(SESSION))]
+        ours = [
+            o
+            for o in broker.get_orders(status="all")
+            if o.client_order_id.startswith(session_prefix(SESSION))
+        ]
     return [
-        f"{o.client_order_id}: the broker filled {o.filled_qty} {o.symbol}, unknown to the stored execution_result"
+        f"{o.client_order_id}: the broker filled {o.filled_qty} {o.symbol},"
+        " unknown to the stored execution_result"
         for o in ours
         if o.client_order_id not in known and o.filled_qty > 0
     ]
@@ -218,7 +228,11 @@ def run_cases(cases: tuple[Case, ...]) -> list[ConcurrentResult]:
             result = run_case(Path(scratch), case)
         results.append(result)
         if not result.survived:
-            print(f"concurrent runs: {case.name}: {result.problems} {result.verdict}", file=sys.stderr, flush=True)
+            print(
+                f"concurrent runs: {case.name}: {result.problems} {result.verdict}",
+                file=sys.stderr,
+                flush=True,
+            )
     return results
 
 
@@ -227,7 +241,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the fast slice's three cases only")
     args = parser.parse_args()
     results = run_cases(QUICK if args.quick else CASES)
-    print(f"{'case':<34} {'survived':>9} {'placing runs':>13} {'duplicate orders':>17} {'lost fills':>11} {'s':>5}")
+    header = f"{'case':<34} {'survived':>9} {'placing runs':>13} {'duplicate orders':>17} {'lost fills':>11}"
+    print(f"{header} {'s':>5}")
     for r in results:
         print(
             f"{r.case.name:<34} {r.survived!s:>9} {r.placing_runs:>13} {len(r.verdict.duplicates):>17}"

@@ -32,9 +32,13 @@ class ExecutionJournal:
     def location(self, session: dt.date, account_number: str) -> str:
         return str(self._path(session, account_number))
 
-    def _path(self, session: dt.date, account_number: str) -> UPath:
+    def _path(self, session: dt.date, account_number: str, suffix: str = ".json") -> UPath:
         name = f"{self._account}-{account_number}" if self._account else account_number
-        return control_path(self._base, "executions", f"{session.isoformat()}-{name}.json")
+        return control_path(self._base, "executions", f"{session.isoformat()}-{name}{suffix}")
+
+    def lock_path(self, session: dt.date, account_number: str) -> UPath:
+        """The execution lock of the same (session, account), beside the journal."""
+        return self._path(session, account_number, ".lock")
 
     def started(self, session: dt.date, account_number: str) -> RebalancePlan | None:
         path = self._path(session, account_number)

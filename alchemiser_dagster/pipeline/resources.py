@@ -15,6 +15,7 @@ another Alpaca-compatible endpoint.
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 
 import dagster as dg
@@ -24,6 +25,9 @@ from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.session import check_live_confirm, open_broker_session
 from alchemiser_dagster.broker.simulator.server import DEMO_TIME, SimulatorServer
 from alchemiser_dagster.control.alert_log import AlertLog
+from alchemiser_dagster.control.execution_journal import ExecutionJournal
+from alchemiser_dagster.control.execution_lock import ExecutionLock, session_lock
+from alchemiser_dagster.control.lease import Busy
 from alchemiser_dagster.domain.broker import Broker
 from alchemiser_dagster.domain.errors import ConfigError
 from alchemiser_dagster.domain.execution.pacing import PacedBroker
@@ -103,6 +107,46 @@ class BrokerResource(dg.ConfigurableResource):
         return self._paced
 
 
+class ExecutionLockResource(dg.ConfigurableResource):
+    """The execution lock of each (account, session) this run executes.
+
+    Taken by execution_result before the journal's first write and released when the
+    run's resources are torn down: after the result is stored (the in-process executor
+    tears down at the end of the run, a step-per-process executor after the step).
+    """
+
+    storage: str
+    account: str | None = None
+    wait_seconds: float = 900.0
+    stale_seconds: float = 120.0
+
+    _held: dict[str, ExecutionLock] = PrivateAttr(default_factory=dict)
+
+    def hold(
+        self,
+        session: dt.date,
+        account_number: str,
+        run_id: str,
+        on_wait: Callable[[Busy], None] | None = None,
+    ) -> ExecutionLock:
+        journal = ExecutionJournal(self.storage, self.account)
+        lock = session_lock(
+            journal,
+            session,
+            account_number,
+            wait_seconds=self.wait_seconds,
+            stale_seconds=self.stale_seconds,
+        )
+        held = self._held.setdefault(lock.location, lock)  # a step retried in this run keeps it
+        held.acquire(run_id, on_wait)
+        return held
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        held, self._held = list(self._held.values()), {}
+        for lock in held:
+            lock.release()
+
+
 class SettingsResource(dg.ConfigurableResource):
     """The validated settings (no secrets), as JSON so a run's config shows exactly what applied."""
 
@@ -127,6 +171,15 @@ class NotifierResource(dg.ConfigurableResource):
 
 def notifier_resource(settings: Settings) -> NotifierResource:
     return NotifierResource(alerts=settings.alerts.model_dump_json(), storage=settings.storage)
+
+
+def execution_lock_resource(settings: Settings) -> ExecutionLockResource:
+    return ExecutionLockResource(
+        storage=settings.storage,
+        account=settings.account,
+        wait_seconds=settings.execution.lock_wait_seconds,
+        stale_seconds=settings.execution.lock_stale_seconds,
+    )
 
 
 def settings_resource(settings: Settings) -> SettingsResource:

@@ -21,8 +21,19 @@ def test_a_dense_schedule_is_survived(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fill_model", ["paper_like", "partial", "immediate"])
 def test_faults_under_another_fill_model_are_survived(tmp_path: Path, fill_model: str) -> None:
     schedule = [
-        {"fault": "commit then 504", "site": ("POST", "/v2/orders"), "skip": 1, "times": 2, "probability": 0.5},
-        {"fault": "connection reset", "site": ("GET", "/v2/orders:by_client_order_id"), "skip": 0, "times": 1},
+        {
+            "fault": "commit then 504",
+            "site": ("POST", "/v2/orders"),
+            "skip": 1,
+            "times": 2,
+            "probability": 0.5,
+        },
+        {
+            "fault": "connection reset",
+            "site": ("GET", "/v2/orders:by_client_order_id"),
+            "skip": 0,
+            "times": 1,
+        },
     ]
     ok, verdict, _ = run_schedule(tmp_path, schedule, fill_model)
     assert ok and verdict.holds, verdict

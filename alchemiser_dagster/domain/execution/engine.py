@@ -16,6 +16,7 @@ Clock and sleep are injected, so tests and the stand-in never wait in real time.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Protocol
@@ -69,9 +70,10 @@ class ExecutionSettings(BaseModel):
             raise ValueError(
                 f"walk_steps must each lie in [0, 1] (a share of the spread), got {', '.join(outside)}"
             )
-        if any(later <= earlier for earlier, later in zip(steps, steps[1:], strict=False)):
+        if any(later <= earlier for earlier, later in itertools.pairwise(steps)):
+            shown = ", ".join(map(str, steps))
             raise ValueError(
-                f"walk_steps must rise step by step (each gives up more of the spread), got {list(map(str, steps))}"
+                f"walk_steps must rise step by step (each gives up more of the spread), got {shown}"
             )
         return steps
 
@@ -106,7 +108,9 @@ def execute_plan(
     started = clock.timestamp
     refusal = trading_refusal(plan.session, clock)
     if refusal is not None:
-        return _result(plan, "PLAN_ONLY", refusal, [], started, started, _session_orders(broker, plan.session))
+        return _result(
+            plan, "PLAN_ONLY", refusal, [], started, started, _session_orders(broker, plan.session)
+        )
     ours = our_orders(broker, plan.session)
     ctx = WalkContext(
         broker=broker,

@@ -9,13 +9,14 @@ import pandas as pd
 
 from alchemiser_dagster.control.execution_journal import ExecutionJournal
 from alchemiser_dagster.control.killswitch_store import KillSwitchStore
-from alchemiser_dagster.domain.execution.engine import execute_plan
+from alchemiser_dagster.control.lease import Busy
+from alchemiser_dagster.domain.execution.engine import execute_plan, our_orders
 from alchemiser_dagster.domain.execution.ledger import build_ledger, ledger_mismatches
 from alchemiser_dagster.domain.execution.models import ExecutionResult
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllocation
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation, reconcile
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
-from alchemiser_dagster.pipeline.resources import BrokerResource, SettingsResource
+from alchemiser_dagster.pipeline.resources import BrokerResource, ExecutionLockResource, SettingsResource
 
 
 def build_execution_result_asset(pool: str) -> dg.AssetsDefinition:
@@ -23,10 +24,29 @@ def build_execution_result_asset(pool: str) -> dg.AssetsDefinition:
 
     @dg.asset(partitions_def=nyse_sessions, group_name="execution", pool=pool)
     def execution_result(
-        rebalance_plan: RebalancePlan, broker: BrokerResource, settings: SettingsResource
+        context: dg.AssetExecutionContext,
+        rebalance_plan: RebalancePlan,
+        broker: BrokerResource,
+        settings: SettingsResource,
+        execution_lock: ExecutionLockResource,
     ) -> dg.Output[ExecutionResult]:
-        """Orders placed or adopted and what filled; a past or closed-market D places nothing."""
+        """Orders placed or adopted and what filled; a past or closed-market D places nothing.
+
+        One execution per (account, session) at a time: the lock is held from before the
+        journal's first write until this run's result is stored.
+        """
         started = time.perf_counter()
+
+        def waiting(busy: Busy) -> None:
+            holder = busy.holder.describe() if busy.holder else "another run"
+            context.log.warning(
+                f"waiting up to {execution_lock.wait_seconds:.0f} s for the execution lock of"
+                f" {rebalance_plan.session}, held by {holder}"
+            )
+
+        lock = execution_lock.hold(
+            rebalance_plan.session, rebalance_plan.account_number, context.run_id, waiting
+        )
         kill_switch = KillSwitchStore(settings.settings().storage)
         result = execute_plan(
             broker.client(),
@@ -36,6 +56,7 @@ def build_execution_result_asset(pool: str) -> dg.AssetsDefinition:
             kill_switch=kill_switch.current,
             journal=ExecutionJournal(settings.settings().storage, settings.settings().account),
         )
+        lock.confirm_held()
         return dg.Output(
             result,
             metadata={
@@ -46,6 +67,7 @@ def build_execution_result_asset(pool: str) -> dg.AssetsDefinition:
                 "orders_adopted": result.orders_adopted,
                 "filled": sum(1 for o in result.outcomes if o.filled_qty > 0),
                 "seconds": round(time.perf_counter() - started, 3),
+                "lock": lock.location,
             },
         )
 
@@ -78,24 +100,22 @@ def build_ledger_check(prefix: Sequence[str] = ()) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         partitions_def=nyse_sessions,
         asset=dg.AssetKey([*prefix, "fill_ledger"]),
-        description="The ledger equals the broker's own fills of our orders, to the cent.",
+        description=(
+            "The ledger equals the broker's own fills of every order of ours for the session"
+            " (by client-id prefix, whichever run placed it), to the cent."
+        ),
         additional_ins={"execution_result": dg.AssetIn(dg.AssetKey([*prefix, "execution_result"]))},
     )
     def ledger_matches_broker(
         fill_ledger: pd.DataFrame, execution_result: ExecutionResult, broker: BrokerResource
     ) -> dg.AssetCheckResult:
-        client = broker.client()
-        current = [client.get_order_by_client_id(o.client_order_id) for o in execution_result.orders]
-        problems = ledger_mismatches(fill_ledger, [o for o in current if o is not None])
-        missing = [
-            o.client_order_id for o, now in zip(execution_result.orders, current, strict=True) if now is None
-        ]
-        problems += [f"{coid}: no longer known to the broker" for coid in missing]
+        ours = our_orders(broker.client(), execution_result.session)
+        problems = ledger_mismatches(fill_ledger, ours.values())
         return dg.AssetCheckResult(
             passed=not problems,
             severity=dg.AssetCheckSeverity.ERROR,
             description="; ".join(problems[:10]) if problems else "ok",
-            metadata={"orders_checked": len(current), "problems": len(problems)},
+            metadata={"orders_checked": len(ours), "problems": len(problems)},
         )
 
     return ledger_matches_broker

@@ -38,8 +38,12 @@ TARGET = TargetAllocation(
     session=D,
     weights={"SPY": Decimal("0.5"), "TLT": Decimal("0.5")},
     sleeves=(
-        StrategySleeve(strategy="a.clj", share=Decimal("0.5"), weights={"SPY": Decimal("0.6"), "TLT": Decimal("0.4")}),
-        StrategySleeve(strategy="b.clj", share=Decimal("0.5"), weights={"SPY": Decimal("0.4"), "TLT": Decimal("0.6")}),
+        StrategySleeve(
+            strategy="a.clj", share=Decimal("0.5"), weights={"SPY": Decimal("0.6"), "TLT": Decimal("0.4")}
+        ),
+        StrategySleeve(
+            strategy="b.clj", share=Decimal("0.5"), weights={"SPY": Decimal("0.4"), "TLT": Decimal("0.6")}
+        ),
     ),
 )
 

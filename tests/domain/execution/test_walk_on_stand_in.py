@@ -47,6 +47,13 @@ def test_walk_gives_up_more_of_the_spread_each_step_until_it_fills(tmp_path: Pat
         (outcome,) = result.outcomes
         assert result.status == "SUCCESS" and outcome.filled_qty == Decimal(10)
         assert outcome.order_ids == tuple(o.id for o in orders)
-        assert outcome.filled_avg_price is not None and outcome.filled_avg_price <= quote.ask + Decimal("0.05")
+        assert outcome.filled_avg_price is not None and outcome.filled_avg_price <= quote.ask + Decimal(
+            "0.05"
+        )
         assert waited[: len(orders) - 1] == [10.0] * (len(orders) - 1)
-        assert result.orders_placed == len(orders) and {o.client_order_id[-2:] for o in orders} <= {"b1", "b2", "b3", "b4"}
+        assert result.orders_placed == len(orders) and {o.client_order_id[-2:] for o in orders} <= {
+            "b1",
+            "b2",
+            "b3",
+            "b4",
+        }

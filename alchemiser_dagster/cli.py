@@ -19,6 +19,7 @@ from alchemiser_dagster.cli_compare import compare
 from alchemiser_dagster.cli_convert import convert
 from alchemiser_dagster.cli_data import data
 from alchemiser_dagster.cli_killswitch import killswitch
+from alchemiser_dagster.cli_ledger import ledger
 from alchemiser_dagster.cli_plan import plan
 from alchemiser_dagster.cli_run import demo, run
 from alchemiser_dagster.cli_sim import sim
@@ -192,6 +193,7 @@ cli.add_command(plan)
 cli.add_command(killswitch)
 cli.add_command(status)
 cli.add_command(ui)
+cli.add_command(ledger)
 
 
 def main() -> None:

@@ -2,11 +2,17 @@
 
 The run is a real Dagster run in the instance under DAGSTER_HOME (the repo's
 `.dagster_home` unless set), so it shows up in the UI next to scheduled runs.
+
+Exit status: 0 when the run succeeded and its execution is SUCCESS, PLAN_ONLY or HALTED;
+1 when the run failed or its execution is FAILED or PARTIAL. Either way the last stderr
+line says why in one line; tracebacks stay in the run's log (the UI), not on the terminal.
 """
 
 import datetime as dt
+import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,8 +26,12 @@ from alchemiser_dagster.pipeline.failures import failure_reasons
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NEW_YORK = ZoneInfo("America/New_York")
-# The terminal shows the summary; every event stays in the run's log in the UI.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The terminal shows the summary; every event (stack traces included) stays in the run's
+# log in the UI. Dagster's console logger would print each failure's traceback twice.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+# Said on the terminal as it happens: a run waiting for another run's execution lock.
+LIVE_LOGGERS = ("alchemiser.lock",)
+FAILED_EXECUTIONS = ("FAILED", "PARTIAL")
 
 
 def dagster_home() -> Path:
@@ -61,6 +71,20 @@ def _summary(
     return "\n".join(lines)
 
 
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _live_messages() -> None:
+    """Print the few messages a person waiting at the terminal needs while the run goes on."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for name in LIVE_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+
+
 def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> None:
     """Materialize every asset of the daily job for one session and print what happened."""
     if config is not None:
@@ -68,6 +92,10 @@ def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> No
     home = dagster_home()
 
     import dagster as dg
+
+    # The instance's yaml logging section (dagster.yaml) is a beta feature; say it once in docs, not per run.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    _live_messages()
 
     from alchemiser_dagster.definitions import build_definitions
     from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME
@@ -81,13 +109,16 @@ def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> No
             partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET
         )
         if not result.success:
-            click.echo(f"Run {result.run_id} for {day} failed:", err=True)
-            for where, message in failure_reasons(result.all_events):
-                click.echo(f"  {where}: {message}", err=True)
+            reasons = failure_reasons(result.all_events)
+            for where, message in reasons[1:]:
+                click.echo(f"  {where}: {one_line(message)}", err=True)
+            first = f"{reasons[0][0]}: {one_line(reasons[0][1])}" if reasons else "see the run's log"
+            click.echo(f"Run {result.run_id} for {day} failed: {first}", err=True)
             sys.exit(1)
         execution: ExecutionResult = result.asset_value("execution_result")
         if as_json:
             click.echo(execution.model_dump_json(indent=2))
+            _exit_on_failed_execution(execution)
             return
         click.echo(
             _summary(
@@ -105,6 +136,16 @@ def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> No
         if pages:
             click.echo(f"\nDaily report: {pages[0]}")
         click.echo(f"\nDagster run {result.run_id} (DAGSTER_HOME={home})")
+        _exit_on_failed_execution(execution)
+
+
+def _exit_on_failed_execution(execution: ExecutionResult) -> None:
+    """FAILED or PARTIAL: the run worked but the trades did not; a script must see that."""
+    if execution.status in FAILED_EXECUTIONS:
+        click.echo(
+            f"execution {execution.status} for {execution.session}: {one_line(execution.reason)}", err=True
+        )
+        sys.exit(1)
 
 
 @click.command()

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import dagster as dg
+
 from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
 from alchemiser_dagster.domain.execution.ids import session_prefix
@@ -73,7 +75,19 @@ class ConcurrentResult:
         return not self.problems and self.verdict.holds
 
 
+def _prepare_instance(home: Path) -> None:
+    """Create the shared Dagster instance once: processes racing to create its sqlite
+    storages trip over Dagster's own schema migration (not what these cases test)."""
+    if home.exists():
+        return
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").symlink_to(ROOT / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)):
+        pass
+
+
 def _base_env(workdir: Path) -> dict[str, str]:
+    _prepare_instance(workdir / "home")
     return {
         **os.environ,
         "ALCHEMISER_STORAGE": str(workdir / "storage"),

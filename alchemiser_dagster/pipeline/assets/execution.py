@@ -1,5 +1,6 @@
 """execution_result, fill_ledger and reconciliation for D."""
 
+import logging
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -17,6 +18,9 @@ from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllo
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation, reconcile
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
 from alchemiser_dagster.pipeline.resources import BrokerResource, ExecutionLockResource, SettingsResource
+
+# Captured into the run's log (a managed logger) and printed live by `alchemiser run`.
+lock_log = logging.getLogger("alchemiser.lock")
 
 
 def build_execution_result_asset(pool: str) -> dg.AssetsDefinition:
@@ -39,9 +43,12 @@ def build_execution_result_asset(pool: str) -> dg.AssetsDefinition:
 
         def waiting(busy: Busy) -> None:
             holder = busy.holder.describe() if busy.holder else "another run"
-            context.log.warning(
-                f"waiting up to {execution_lock.wait_seconds:.0f} s for the execution lock of"
-                f" {rebalance_plan.session}, held by {holder}"
+            lock_log.warning(
+                "run %s waits up to %.0f s for the execution lock of %s, held by %s",
+                context.run_id,
+                execution_lock.wait_seconds,
+                rebalance_plan.session,
+                holder,
             )
 
         lock = execution_lock.hold(

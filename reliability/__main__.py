@@ -1,9 +1,10 @@
 """`python -m reliability`: the whole reliability suite and its one table.
 
 Parts: the fault matrix (every fault at every broker call site, then a rerun), SIGKILL at
-every asset boundary and mid-walk, random fault schedules (hypothesis), and a fuzz of the
-DSL parser. Each row: case, runs, survived, duplicate orders, lost fills. Exit 1 when any
-case did not survive.
+every asset boundary and mid-walk, concurrent runs of one session (two and three runs,
+together and staggered, embedded and paper against `sim serve`), random fault schedules
+(hypothesis), and a fuzz of the DSL parser. Each row: case, runs, survived, duplicate
+orders, lost fills. Exit 1 when any case did not survive.
 """
 
 import argparse
@@ -12,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reliability import dsl_fuzz, fault_matrix, fault_schedules, kill_matrix
+from reliability import concurrent_runs, dsl_fuzz, fault_matrix, fault_schedules, kill_matrix
 from reliability.invariants import Verdict
 
 Row = tuple[str, int, int, int, int]
@@ -53,6 +54,11 @@ def main() -> None:
     rows.append(_row("SIGKILL at boundaries/walk", [(k.survived, k.verdict) for k in kills]))
     failures += [f"SIGKILL at {k.boundary}: {k.verdict}" for k in kills if not k.survived]
     progress("kill matrix", rows[-1:])
+
+    concurrent = concurrent_runs.run_cases(concurrent_runs.CASES)
+    rows.append(_row("concurrent runs of a session", [(c.survived, c.verdict) for c in concurrent]))
+    failures += [f"concurrent {c.case.name}: {c.problems} {c.verdict}" for c in concurrent if not c.survived]
+    progress("concurrent runs", rows[-1:])
 
     schedules = fault_schedules.explore(args.schedules)
     rows.append(_row("random fault schedules", [(ok and v.holds, v) for _, ok, v in schedules]))

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -151,6 +152,9 @@ def _paper_env(workdir: Path, url: str) -> dict[str, str]:
         # Real waits in paper mode: short steps keep a case within a minute.
         "ALCHEMISER_EXECUTION__STEP_SECONDS": "1",
         "ALCHEMISER_EXECUTION__POLL_SECONDS": "0.5",
+        # One `sim serve` answers every run's bar history at once; on a loaded machine that
+        # outlasts the default 10 s (a timeout there is not what these cases test).
+        "ALCHEMISER_BROKER_TIMEOUT_SECONDS": "60",
     }
 
 
@@ -179,11 +183,13 @@ def _start_runs(case: Case, env: dict[str, str]) -> list[subprocess.CompletedPro
 def run_case(workdir: Path, case: Case) -> ConcurrentResult:
     started = time.perf_counter()
     if case.broker == "embedded":
-        done = _start_runs(case, _embedded_env(workdir))
+        env = _embedded_env(workdir)
+        done = _start_runs(case, env)
     else:
         server, url = _serve(workdir)
+        env = _paper_env(workdir, url)
         try:
-            done = _start_runs(case, _paper_env(workdir, url))
+            done = _start_runs(case, env)
         finally:
             _stop(server)
     results = [_execution_of(run) for run in done]
@@ -199,6 +205,7 @@ def run_case(workdir: Path, case: Case) -> ConcurrentResult:
     if placing != 1:
         outcome.problems.append(f"{placing} runs placed orders; exactly one execution may")
     outcome.problems += _unknown_to_the_stored_result(workdir)
+    outcome.problems += _ledger_differs_from_the_broker(workdir, env)
     outcome.verdict = check(workdir, SESSION.isoformat())
     outcome.seconds = time.perf_counter() - started
     return outcome
@@ -232,6 +239,38 @@ def _unknown_to_the_stored_result(workdir: Path) -> list[str]:
         " unknown to the stored execution_result"
         for o in ours
         if o.client_order_id not in known and o.filled_qty > 0
+    ]
+
+
+def _ledger_differs_from_the_broker(workdir: Path, env: dict[str, str]) -> list[str]:
+    """`alchemiser ledger --json` (the stored ledger) against the broker's fills of our orders."""
+    command = [
+        sys.executable,
+        "-m",
+        "alchemiser_dagster.cli",
+        "ledger",
+        "--date",
+        SESSION.isoformat(),
+        "--json",
+    ]
+    shown = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if shown.returncode != 0:
+        return [f"alchemiser ledger exited {shown.returncode}: {shown.stderr.strip()[-300:]}"]
+    ledger = {
+        (f["client_order_id"], f["symbol"], f["side"], Decimal(f["qty"]), Decimal(f["price"]))
+        for f in json.loads(shown.stdout)
+    }
+    with SimulatorServer(workdir / "sim") as server:
+        broker = AlpacaBroker(server.api_key, server.secret_key, base_url=server.base_url)
+        fills = {
+            (o.client_order_id, o.symbol, o.side, o.filled_qty, o.filled_avg_price)
+            for o in broker.get_orders(status="all")
+            if o.client_order_id.startswith(session_prefix(SESSION)) and o.filled_qty > 0
+        }
+    return [f"ledger shows {f}, the broker does not" for f in sorted(ledger - fills, key=str)] + [
+        f"the broker filled {f}, the ledger omits it" for f in sorted(fills - ledger, key=str)
     ]
 
 

@@ -46,6 +46,7 @@ from alchemiser_dagster.domain.errors import (
     BrokerNotFound,
     BrokerUnavailable,
     ConfigError,
+    DuplicateClientOrderId,
     OrderRejected,
     RateLimited,
 )
@@ -510,6 +511,30 @@ def test_422_business_codes(serve: Callable[[Responder], ScriptedServer]) -> Non
         broker.get_orders()
     assert type(read.value) is BrokerError
     assert read.value.code == 42210000
+
+
+@pytest.mark.parametrize(
+    ("message", "duplicate"),
+    [
+        ("client_order_id must be unique", True),
+        ("Client_Order_ID must be unique", True),
+        ("qty must be > 0", False),  # the same code for any malformed field: not a taken id
+    ],
+)
+def test_a_taken_client_id_is_a_typed_duplicate_carrying_the_id(
+    serve: Callable[[Responder], ScriptedServer], message: str, duplicate: bool
+) -> None:
+    server = serve(lambda seen: Reply(422, {"code": 40010001, "message": message}))
+    broker = broker_for(server.base_url)
+    request = order_request()
+    with pytest.raises(OrderRejected) as rejected:
+        broker.submit_order(request)
+    assert isinstance(rejected.value, DuplicateClientOrderId) is duplicate
+    assert (rejected.value.status, rejected.value.code) == (422, 40010001)
+    if duplicate:
+        assert isinstance(rejected.value, DuplicateClientOrderId)
+        assert rejected.value.client_order_id == request.client_order_id
+    assert len(server.seen) == 1  # one POST, never resent
 
 
 def test_404_not_found_and_by_client_id_none(serve: Callable[[Responder], ScriptedServer]) -> None:

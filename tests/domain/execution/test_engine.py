@@ -349,3 +349,54 @@ def test_walk_steps_outside_the_spread_are_refused(steps: tuple[D, ...], problem
 
 def test_walk_steps_inside_the_spread_are_kept() -> None:
     assert ExecutionSettings(walk_steps=(D(0), D("0.5"), D(1))).walk_steps == (D(0), D("0.5"), D(1))
+
+
+# --- another run of the same session (the lock prevents it; the engine survives it) ---------
+
+
+class RacingBroker(FakeBroker):
+    """A broker where another run places `racing` right after this run listed its orders."""
+
+    def __init__(self, racing: list[tuple[str, str, Side, str]], **kwargs: object) -> None:
+        super().__init__(account(), **kwargs)  # type: ignore[arg-type]
+        self.racing = racing
+
+    def get_orders(self, **kwargs: object) -> list:  # type: ignore[override]
+        listed = super().get_orders(**kwargs)  # type: ignore[arg-type]
+        for coid_, symbol, side, qty in self.racing:
+            self.add_order(coid_, symbol, side, qty, price="401", submitted_at=self.clock.timestamp)
+        self.racing = []
+        return listed
+
+
+def test_a_duplicate_id_on_a_first_submit_adopts_the_order_another_run_placed() -> None:
+    # The other run placed QQQ's step 1 and it filled; this run's submit of the same id is
+    # refused as a duplicate. The order is looked up and adopted, and its fill counts.
+    broker = RacingBroker([(coid("QQQ", "buy"), "QQQ", "buy", "3")], fill_mode="immediate")
+    result = run(broker, make_plan(SPY_BUY, QQQ_BUY))
+    assert broker.called("submit_order") == [coid("SPY", "buy"), coid("QQQ", "buy")]
+    assert coid("QQQ", "buy") in broker.called("get_order_by_client_id")
+    assert result.status == "SUCCESS"
+    qqq = next(o for o in result.outcomes if o.symbol == "QQQ")
+    assert (qqq.status, qqq.filled_qty, qqq.adopted, qqq.error_code) == ("filled", D(3), True, None)
+    assert result.orders_placed == 1  # SPY only: QQQ was placed by the other run
+
+
+def test_the_result_carries_every_order_of_ours_for_the_session_not_only_this_runs() -> None:
+    # An order of ours for the session from another plan (placed by a run the lock did not
+    # cover) is in the result's orders, so the ledger built from them records its fill.
+    other = client_order_id(SESSION, EARLIER_PLAN_ID, "IWM", "buy", 1)
+    broker = RacingBroker([(other, "IWM", "buy", "2")], fill_mode="immediate")
+    result = run(broker, make_plan(SPY_BUY))
+    assert {o.client_order_id for o in result.orders} == {coid("SPY", "buy"), other}
+    assert next(o for o in result.orders if o.client_order_id == other).filled_qty == D(2)
+
+
+def test_a_past_session_reports_its_orders_without_placing_any() -> None:
+    broker = FakeBroker(account())
+    broker.add_order(coid("SPY", "buy"), "SPY", "buy", "5", price="500", submitted_at=OPEN_CLOCK.timestamp)
+    later = OPEN_CLOCK.model_copy(update={"timestamp": OPEN_CLOCK.timestamp + dt.timedelta(days=3)})
+    broker.clock = later
+    result = run(broker, make_plan(SPY_BUY))
+    assert result.status == "PLAN_ONLY" and broker.called("submit_order") == []
+    assert [o.client_order_id for o in result.orders] == [coid("SPY", "buy")]

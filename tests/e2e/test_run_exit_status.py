@@ -1,0 +1,54 @@
+"""`alchemiser run` tells a script what happened: exit 1 and one line when trades or the run failed."""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
+
+ROOT = Path(__file__).resolve().parents[2]
+D = dt.date(2024, 6, 28)
+
+
+def run(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ALCHEMISER_MODE": "embedded",
+        "ALCHEMISER_SIM_STATE": str(tmp_path / "sim"),
+        "ALCHEMISER_STORAGE": str(tmp_path / "storage"),
+        "ALCHEMISER_SIM_DATE": D.isoformat(),
+        "ALCHEMISER_CONFIG": str(ROOT / "strategies" / "allocations.prod.json"),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "PYTHONPATH": str(ROOT),
+        **settings,
+    }
+    command = [sys.executable, "-m", "alchemiser_dagster.cli", "run", "--date", D.isoformat()]
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def test_an_execution_where_nothing_filled_exits_1_saying_why_in_one_line(tmp_path: Path) -> None:
+    with SimulatorServer(tmp_path / "sim", now=session_time(D)) as server:  # every order refused
+        server.add_fault(
+            "POST", "/v2/orders", "status", status=403, code=40310000, message="insufficient buying power",
+            times=None,
+        )  # fmt: skip
+    done = run(tmp_path)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Session 2024-06-28: FAILED" in done.stdout  # the summary is still printed
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"execution FAILED for {D}: none of ") and last.endswith("items filled")
+    assert "Traceback" not in done.stderr
+
+
+def test_a_failed_run_prints_its_reason_in_one_line_without_a_traceback(tmp_path: Path) -> None:
+    done = run(tmp_path, ALCHEMISER_RISK__MAX_ORDER_USD="1")  # a blocking pre-trade check fails
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "Stack Trace" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr[-3000:]
+    assert lines[0].startswith("Run ") and f"for {D} failed: " in lines[0]
+    assert "order_notional_within_limit" in lines[0]

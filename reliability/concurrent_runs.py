@@ -30,6 +30,8 @@ import dagster as dg
 from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
 from alchemiser_dagster.domain.execution.ids import session_prefix
+from alchemiser_dagster.domain.execution.models import ExecutionResult
+from alchemiser_dagster.pipeline.io_manager import ModelIOManager
 from reliability.invariants import Verdict, check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -223,10 +225,12 @@ def _execution_of(run: subprocess.CompletedProcess[str]) -> dict[str, Any] | Non
 
 def _unknown_to_the_stored_result(workdir: Path) -> list[str]:
     """Orders of ours the broker holds for the session that the stored execution_result omits."""
-    stored = workdir / "storage" / "execution_result" / f"{SESSION.isoformat()}.json"
-    if not stored.exists():
+    stored = ModelIOManager(base=str(workdir / "storage")).stored_model(
+        ["execution_result"], SESSION.isoformat()
+    )
+    if not isinstance(stored, ExecutionResult):
         return ["no execution_result stored for the session"]
-    known = {o["client_order_id"] for o in json.loads(stored.read_text())["value"]["orders"]}
+    known = {o.client_order_id for o in stored.orders}
     with SimulatorServer(workdir / "sim") as server:
         broker = AlpacaBroker(server.api_key, server.secret_key, base_url=server.base_url)
         ours = [

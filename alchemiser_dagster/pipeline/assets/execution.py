@@ -45,14 +45,14 @@ def build_execution_result_asset(pool: str) -> dg.AssetsDefinition:
             holder = busy.holder.describe() if busy.holder else "another run"
             lock_log.warning(
                 "run %s waits up to %.0f s for the execution lock of %s, held by %s",
-                context.run_id,
+                context.run.run_id,
                 execution_lock.wait_seconds,
                 rebalance_plan.session,
                 holder,
             )
 
         lock = execution_lock.hold(
-            rebalance_plan.session, rebalance_plan.account_number, context.run_id, waiting
+            rebalance_plan.session, rebalance_plan.account_number, context.run.run_id, waiting
         )
         kill_switch = KillSwitchStore(settings.settings().storage)
         result = execute_plan(

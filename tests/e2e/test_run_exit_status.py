@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,3 +53,41 @@ def test_a_failed_run_prints_its_reason_in_one_line_without_a_traceback(tmp_path
     assert len(lines) == 1, done.stderr[-3000:]
     assert lines[0].startswith("Run ") and f"for {D} failed: " in lines[0]
     assert "order_notional_within_limit" in lines[0]
+
+
+HOLD_THE_LOCK = """
+import datetime as dt, sys, time
+from alchemiser_dagster.control.execution_journal import ExecutionJournal
+from alchemiser_dagster.control.execution_lock import session_lock
+from alchemiser_dagster.broker.simulator.server import SimulatorServer
+with SimulatorServer(sys.argv[2]) as server:
+    from alchemiser_dagster.broker.alpaca import AlpacaBroker
+    number = AlpacaBroker(server.api_key, server.secret_key, base_url=server.base_url).get_account().account_number
+lock = session_lock(ExecutionJournal(sys.argv[1]), dt.date(2024, 6, 28), number, wait_seconds=0, stale_seconds=600)
+lock.acquire("the-other-run")
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_run_that_cannot_get_the_execution_lock_stops_naming_the_run_that_holds_it(tmp_path: Path) -> None:
+    with SimulatorServer(tmp_path / "sim", now=session_time(D)):
+        pass
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, str(tmp_path / "storage"), str(tmp_path / "sim")],
+        env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        done = run(tmp_path, ALCHEMISER_EXECUTION__LOCK_WAIT_SECONDS="2")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 1
+    assert "waits up to 2 s for the execution lock of 2024-06-28, held by run the-other-run" in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "execution_result" in last and "ExecutionLocked" in last and "run the-other-run" in last
+    with SimulatorServer(tmp_path / "sim") as server:  # nothing was placed
+        broker = AlpacaBroker(server.api_key, server.secret_key, base_url=server.base_url)
+        assert broker.get_orders(status="all") == []

@@ -98,6 +98,9 @@ def _base_env(workdir: Path) -> dict[str, str]:
         # One instance for every run, as a CLI run beside a scheduled one would share it.
         "DAGSTER_HOME": str(workdir / "home"),
         "PYTHONPATH": str(ROOT),
+        # Two or three runs (and their stand-ins) start at once: on a loaded 2-core machine a
+        # bar-history answer can outlast the default 10 s, and a timeout is not what is tested.
+        "ALCHEMISER_BROKER_TIMEOUT_SECONDS": "60",
     }
 
 
@@ -154,9 +157,6 @@ def _paper_env(workdir: Path, url: str) -> dict[str, str]:
         # Real waits in paper mode: short steps keep a case within a minute.
         "ALCHEMISER_EXECUTION__STEP_SECONDS": "1",
         "ALCHEMISER_EXECUTION__POLL_SECONDS": "0.5",
-        # One `sim serve` answers every run's bar history at once; on a loaded machine that
-        # outlasts the default 10 s (a timeout there is not what these cases test).
-        "ALCHEMISER_BROKER_TIMEOUT_SECONDS": "60",
     }
 
 

@@ -1,8 +1,8 @@
 """``alchemiser ledger``: the fills stored for one session, as the broker reported them.
 
-Reads the stored ``fill_ledger`` of the session through the graph's own IO manager (the
-storage base ``ALCHEMISER_STORAGE``, local or S3; the account's prefix with an accounts
-file), so it shows exactly what the daily run recorded. Quantities and prices are the
+Reads the newest stored ``fill_ledger`` of the session (storage keeps every run's value)
+through the graph's own IO manager (the storage base ``ALCHEMISER_STORAGE``, local or S3;
+the account's prefix with an accounts file), so it shows exactly what the run recorded. Quantities and prices are the
 broker's, as exact decimal strings. ``strategy`` names the strategies the symbol's target
 came from, largest share first (comma-separated; empty when no strategy wanted it).
 
@@ -66,7 +66,7 @@ def _stored_ledger(day: dt.date) -> tuple[pd.DataFrame, str]:
     prefix = [settings.account] if settings.account else []
     storage = ModelIOManager(base=settings.storage)
     ledger = storage.stored_frame([*prefix, LEDGER_ASSET], day.isoformat())
-    where = str(storage.path_for([*prefix, LEDGER_ASSET], day.isoformat(), ".parquet"))
+    where = str(storage.partition_folder([*prefix, LEDGER_ASSET], day.isoformat()))
     if ledger is None:
         raise StorageError(
             f"no fill ledger stored for {day} ({where}); run `alchemiser run --date {day}` first"

@@ -12,7 +12,6 @@ import datetime as dt
 import logging
 import os
 import sys
-import warnings
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -93,8 +92,6 @@ def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> No
 
     import dagster as dg
 
-    # The instance's yaml logging section (dagster.yaml) is a beta feature; say it once in docs, not per run.
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
     _live_messages()
 
     from alchemiser_dagster.definitions import build_definitions

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-import pandas as pd
-
 from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.simulator.server import SimulatorServer
 from alchemiser_dagster.domain.execution.ledger import ledger_mismatches
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan
+from alchemiser_dagster.pipeline.io_manager import ModelIOManager
 
 TOLERANCE = Decimal("0.01")
 
@@ -55,11 +54,12 @@ def check(workdir: Path, session: str) -> Verdict:
     for key, qty in traded.items():
         if qty > planned.get(key, Decimal(0)):
             verdict.duplicates.append(f"{key[1]} {key[0]}: traded {qty}, planned {planned.get(key, 0)}")
-    ledger_path = workdir / "storage" / "fill_ledger" / f"{session}.parquet"
-    if not ledger_path.exists():
+    # The newest stored ledger (storage is append-only: every run's value is kept).
+    ledger = ModelIOManager(base=str(workdir / "storage")).stored_frame(["fill_ledger"], session)
+    if ledger is None:
         verdict.lost_fills.append("no fill ledger stored for the session")
     else:
-        verdict.lost_fills += ledger_mismatches(pd.read_parquet(ledger_path), orders)
+        verdict.lost_fills += ledger_mismatches(ledger, orders)
     for item in plan.items:
         position = positions.get(item.symbol)
         weight = position.market_value / account.equity if position else Decimal(0)

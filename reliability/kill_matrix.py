@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
+from alchemiser_dagster.pipeline.io_manager import ModelIOManager
 from reliability.invariants import Verdict, check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,9 +55,10 @@ class KillResult:
         return self.rerun_ok and self.verdict.holds
 
 
-def _stored(workdir: Path, asset: str) -> Path:
-    suffix = ".parquet" if asset in ("market_bars", "fill_ledger") else ".json"
-    return workdir / "storage" / asset / f"{SESSION.isoformat()}{suffix}"
+def _stored(workdir: Path, asset: str) -> bool:
+    """The asset has a value stored for the session (append-only: one file per run)."""
+    storage = ModelIOManager(base=str(workdir / "storage"))
+    return bool(storage.versions(asset.split("/"), SESSION.isoformat()))
 
 
 def run_case(workdir: Path, boundary: str) -> KillResult:
@@ -89,7 +91,7 @@ def _kill_at(child: subprocess.Popen[bytes], workdir: Path, boundary: str) -> bo
                 if conn.execute("SELECT count(*) FROM orders").fetchone()[0]:
                     time.sleep(0.5)
                     break
-        elif _stored(workdir, boundary).exists():
+        elif _stored(workdir, boundary):
             break
         time.sleep(0.01)
     if child.poll() is not None:

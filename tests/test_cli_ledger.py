@@ -123,7 +123,7 @@ def test_no_stored_ledger_is_an_error_naming_the_file(storage: Path) -> None:
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1 and done.stdout == ""
     (line,) = done.stderr.strip().splitlines()
-    assert f"no fill ledger stored for {D}" in line and str(storage / "fill_ledger" / f"{D}.parquet") in line
+    assert f"no fill ledger stored for {D}" in line and str(storage / "fill_ledger" / str(D)) in line
 
 
 def test_a_day_without_a_session_is_refused(storage: Path) -> None:

@@ -3,8 +3,9 @@
 Reads the newest stored ``fill_ledger`` of the session (storage keeps every run's value)
 through the graph's own IO manager (the storage base ``ALCHEMISER_STORAGE``, local or S3;
 the account's prefix with an accounts file), so it shows exactly what the run recorded.
-Quantities and prices are the broker's, as exact decimal strings. ``strategy`` names the strategies the symbol's target
-came from, largest share first (comma-separated; empty when no strategy wanted it).
+Quantities and prices are the broker's, as exact decimal strings. ``strategy`` names the
+strategies the symbol's target came from, largest share first (comma-separated; empty when
+no strategy wanted it).
 
 Errors exit 1 with a one-line message; output is built before anything is printed.
 """

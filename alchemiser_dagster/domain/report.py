@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -34,6 +35,7 @@ from alchemiser_dagster.domain.strategy.trace import (
 )
 
 CENT = Decimal("0.01")
+NEW_YORK = ZoneInfo("America/New_York")
 DECISIONS_SHOWN = 8
 
 
@@ -102,6 +104,43 @@ class Delivery(Record):
     detail: str
 
 
+class RunLine(Record):
+    """One run of the session after the trading run: when, and what its execution did."""
+
+    run_id: str | None
+    finished_at: dt.datetime
+    status: str
+    placed: int
+    adopted: int
+    plan_id: str
+
+    @property
+    def text(self) -> str:
+        at = self.finished_at.astimezone(NEW_YORK).strftime("%H:%M")
+        run = f"run {self.run_id[:8]}" if self.run_id else "run unknown"
+        did = "finished nothing" if self.placed == 0 else f"placed {self.placed} new order(s)"
+        return f"rerun at {at} ET ({run}): {did}, placed {self.placed}, adopted {self.adopted}; {self.status}"
+
+
+def trading_run_index(executions: Sequence[ExecutionResult]) -> int:
+    """Which of the session's executions (oldest first) tells the day's story: the earliest
+    that placed orders, else the first (a day that placed nothing is told by its first run)."""
+    if not executions:
+        raise ValueError("a session's report needs at least one execution")
+    return next((i for i, e in enumerate(executions) if e.orders_placed > 0), 0)
+
+
+def run_line(execution: ExecutionResult, run_id: str | None) -> RunLine:
+    return RunLine(
+        run_id=run_id,
+        finished_at=execution.finished_at,
+        status=execution.status,
+        placed=execution.orders_placed,
+        adopted=execution.orders_adopted,
+        plan_id=execution.plan_id,
+    )
+
+
 class DailyReport(Record):
     session: dt.date
     status: str
@@ -121,6 +160,12 @@ class DailyReport(Record):
     slippage_usd: Decimal
     alerts: tuple[AlertLine, ...]
     equity_history: tuple[EquityPoint, ...]
+    # The run whose execution this report tells (the day's trading run) and every run of
+    # the session after it, so a rerun never replaces the day's story with its own view.
+    trading_run: str | None = None
+    later_runs: tuple[RunLine, ...] = ()
+    # Where the stored plan and snapshot the trading run's execution used are kept.
+    inputs: tuple[str, ...] = ()
     delivery: Delivery = Delivery(status="pending", detail="not yet sent")
 
     @property
@@ -262,9 +307,13 @@ def build_daily_report(
     *,
     alerts: Sequence[AlertLine] = (),
     history: Sequence[EquityPoint] = (),
+    trading_run: str | None = None,
+    later_runs: Sequence[RunLine] = (),
+    inputs: Sequence[str] = (),
 ) -> DailyReport:
-    """The report for one session. `alerts` are the day's earlier alerts; `history` the
-    earlier sessions' equity (this session's point is added here)."""
+    """The report for one session, told by its trading run's stored values. `alerts` are the
+    day's earlier alerts; `history` the earlier sessions' equity (this session's point is
+    added here); `later_runs` the session's runs after the trading run, one line each."""
     filled = sum(1 for o in execution.outcomes if o.filled_qty > 0)
     traded = ledger_notional(ledger)
     headline = (
@@ -272,6 +321,8 @@ def build_daily_report(
         f"{execution.orders_placed} placed, {execution.orders_adopted} adopted, {filled} filled; "
         f"equity {reconciliation.equity:,.2f}"
     )
+    if later_runs:
+        headline += f"; {len(later_runs)} later run(s)"
     before = {r.symbol: r.current_weight for r in comparison.rows}
     after = (
         {r.symbol: r.actual_weight for r in reconciliation.rows}
@@ -315,6 +366,9 @@ def build_daily_report(
         slippage_usd=sum((o.slippage_usd for o in orders if o.slippage_usd is not None), Decimal(0)),
         alerts=tuple(all_alerts),
         equity_history=tuple(sorted(points, key=lambda p: p.session)),
+        trading_run=trading_run,
+        later_runs=tuple(later_runs),
+        inputs=tuple(inputs),
     )
 
 
@@ -430,12 +484,24 @@ def report_markdown(report: DailyReport, images: Mapping[str, str] | None = None
             )
             for f in report.fills
         ]
+    parts += runs_markdown(report)
     parts += ["", "## Equity", ""]
     if "equity" in images:
         parts += [f"![equity over the last sessions]({images['equity']})", ""]
     parts += ["| session | equity | traded |", "|---|---:|---:|"]
     parts += [f"| {p.session} | {p.equity:,.2f} | {p.traded_notional:,.2f} |" for p in report.equity_history]
     return "\n".join(parts)
+
+
+def runs_markdown(report: DailyReport) -> list[str]:
+    """The day's runs: the trading run told above, then one line per later run."""
+    parts = ["", "## Runs of the day", ""]
+    parts.append(f"- trading run {report.trading_run or 'unknown'}: the orders, fills and account above")
+    parts += [f"- {r.text}" for r in report.later_runs]
+    if report.inputs:
+        parts += ["", "Stored inputs of the trading run's execution:", ""]
+        parts += [f"- `{path}`" for path in report.inputs]
+    return parts
 
 
 def report_summary_markdown(report: DailyReport, limit: int = 990) -> str:

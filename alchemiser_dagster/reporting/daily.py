@@ -100,6 +100,16 @@ def daily_report_html(report: DailyReport, sources: Mapping[str, str]) -> str:
                 [False, False, False, True, True, True],
             )
         )
+    body.append("<h2>Runs of the day</h2><ul>")
+    body.append(
+        f"<li>trading run {esc(report.trading_run or 'unknown')}: the orders, fills and account above</li>"
+    )
+    body += [f"<li>{esc(r.text)}</li>" for r in report.later_runs]
+    body.append("</ul>")
+    if report.inputs:
+        body.append("<p>Stored inputs of the trading run's execution:</p><ul>")
+        body += [f"<li><code>{esc(path)}</code></li>" for path in report.inputs]
+        body.append("</ul>")
     body.append("<h2>Equity</h2>")
     if EQUITY in sources:
         body.append(image(sources[EQUITY], "equity over the last sessions"))

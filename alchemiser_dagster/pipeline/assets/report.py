@@ -3,7 +3,7 @@
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import dagster as dg
 import pandas as pd
@@ -22,14 +22,17 @@ from alchemiser_dagster.domain.report import (
     AlertLine,
     DailyReport,
     EquityPoint,
+    RunLine,
     build_daily_report,
     ledger_notional,
     report_markdown,
     report_summary_markdown,
+    run_line,
+    trading_run_index,
 )
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.pipeline.assets.signals import signal_key, strategy_slug
-from alchemiser_dagster.pipeline.io_manager import ModelIOManager
+from alchemiser_dagster.pipeline.io_manager import ModelIOManager, StoredVersion, version_name
 from alchemiser_dagster.pipeline.metadata import session_of
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
 from alchemiser_dagster.pipeline.resources import NotifierResource, SettingsResource
@@ -56,6 +59,81 @@ def equity_history(
         traded = ledger_notional(ledger) if ledger is not None else Decimal(0)
         points.append(EquityPoint(session=day, equity=stored.equity, traded_notional=traded))
     return points
+
+
+class DayStory(NamedTuple):
+    """The stored values the day's report tells: the trading run's, and the runs after it."""
+
+    run_id: str | None
+    values: dict[str, Any]  # asset name -> the trading run's stored value
+    later_runs: list[RunLine]
+    inputs: list[str]  # stored paths of the plan and snapshot the trading execution used
+
+
+STORY_ASSETS = (
+    "target_allocation",
+    "account_snapshot",
+    "allocation_comparison",
+    "rebalance_plan",
+    "execution_result",
+    "fill_ledger",
+    "reconciliation",
+)
+
+
+def version_of_run(
+    storage: ModelIOManager, asset_path: list[str], partition: str, run_id: str | None
+) -> StoredVersion | None:
+    """The value `run_id` stored for the partition (its last, should it have stored two)."""
+    found = [v for v in storage.versions(asset_path, partition) if v.run_id == run_id]
+    return found[-1] if found else None
+
+
+def causation_paths(
+    storage: ModelIOManager, identity: dict[str, Any], wanted: Sequence[str], seen: set[str]
+) -> list[str]:
+    """Stored paths of the upstream values named in `identity`'s causation ids, followed upstream
+    (an execution names its plan, the plan names its snapshot) for the assets in `wanted`."""
+    paths: list[str] = []
+    for cause in identity.get("causation_id", []):
+        key, _, correlation = str(cause).rpartition("@")
+        run_id, _, partition = correlation.rpartition(":")
+        asset_path = key.split("/")
+        if asset_path[-1] not in wanted or cause in seen:
+            continue
+        seen.add(cause)
+        version = version_of_run(storage, asset_path, partition, run_id)
+        if version is None:
+            paths.append(f"{cause}: no longer stored")
+            continue
+        paths.append(str(version.path))
+        upstream = storage.read_version(version)[1]
+        paths += causation_paths(storage, upstream, wanted, seen)
+    return paths
+
+
+def day_story(storage: ModelIOManager, prefix: Sequence[str], session: dt.date) -> DayStory | None:
+    """Every stored execution of the session, oldest first; the trading run's values, and one line
+    per later run. None when nothing of the session is stored yet (the caller's inputs tell it)."""
+    day = session.isoformat()
+    executions = [
+        (version, value)
+        for version, value in storage.stored_models([*prefix, "execution_result"], day)
+        if isinstance(value, ExecutionResult)
+    ]
+    if not executions:
+        return None
+    chosen = trading_run_index([e for _, e in executions])
+    trading_version = executions[chosen][0]
+    values: dict[str, Any] = {}
+    for name in STORY_ASSETS:
+        version = version_of_run(storage, [*prefix, name], day, trading_version.run_id)
+        if version is not None:
+            values[name] = storage.read_version(version)[0]
+    identity = storage.read_version(trading_version)[1]
+    inputs = causation_paths(storage, identity, ("rebalance_plan", "account_snapshot"), set())
+    later = [run_line(e, v.run_id) for v, e in executions[chosen + 1 :]]
+    return DayStory(trading_version.run_id, values, later, inputs)
 
 
 def alerts_so_far(
@@ -102,26 +180,43 @@ def build_daily_report_asset(config: AllocationConfig) -> dg.AssetsDefinition:
         values = settings.settings()
         session = session_of(context)
         sender = notifier.notifier()
+        storage = ModelIOManager(base=values.storage)
+        prefix = context.asset_key.path[:-1]
+        # The day's story is its trading run's, whichever run this is; this run's own
+        # inputs stand in only for what the trading run did not store.
+        story = day_story(storage, prefix, session)
+        told = {
+            "target_allocation": target_allocation,
+            "account_snapshot": account_snapshot,
+            "allocation_comparison": allocation_comparison,
+            "rebalance_plan": rebalance_plan,
+            "execution_result": execution_result,
+            "fill_ledger": fill_ledger,
+            "reconciliation": reconciliation,
+            **(story.values if story else {}),
+        }
+        target: TargetAllocation = told["target_allocation"]
+        if any(strategy_slug(s.strategy) not in signals for s in target.sleeves):
+            target = target_allocation  # the configuration changed since: tell today's strategies
         report = build_daily_report(
-            {s.strategy: signals[strategy_slug(s.strategy)] for s in target_allocation.sleeves},
-            target_allocation,
-            account_snapshot,
-            allocation_comparison,
-            rebalance_plan,
-            execution_result,
-            fill_ledger,
-            reconciliation,
+            {s.strategy: signals[strategy_slug(s.strategy)] for s in target.sleeves},
+            target,
+            told["account_snapshot"],
+            told["allocation_comparison"],
+            told["rebalance_plan"],
+            told["execution_result"],
+            told["fill_ledger"],
+            told["reconciliation"],
             alerts=alerts_so_far(context, AlertLog(values.storage), session),
-            history=equity_history(
-                ModelIOManager(base=values.storage),
-                session,
-                values.report_history_sessions,
-                context.asset_key.path[:-1],
-            ),
+            history=equity_history(storage, session, values.report_history_sessions, prefix),
+            trading_run=story.run_id if story else context.run.run_id,
+            later_runs=story.later_runs if story else (),
+            inputs=story.inputs if story else (),
         )
         # Next to the stored assets: under the account's key prefix when there is one.
-        folder = "/".join([values.storage.rstrip("/"), *context.asset_key.path[:-1]])
-        published = publish_daily_report(report, folder, sender)
+        folder = "/".join([values.storage.rstrip("/"), *prefix])
+        run_file = version_name(dt.datetime.now(dt.UTC), context.run.run_id, ".html")
+        published = publish_daily_report(report, folder, sender, run_file)
         context.log.info(f"daily report: {report.headline}; email {published.report.delivery.detail}")
         inline = {name: data_uri(png) for name, png in published.charts.items()}
         return dg.Output(
@@ -131,6 +226,10 @@ def build_daily_report_asset(config: AllocationConfig) -> dg.AssetsDefinition:
                 "summary": dg.MetadataValue.md(report_summary_markdown(published.report)),
                 "report": dg.MetadataValue.md(report_markdown(published.report, inline)),
                 "html": dg.MetadataValue.path(str(published.html_path)),
+                "run_html": dg.MetadataValue.path(str(published.run_html_path)),
+                "trading_run": report.trading_run or "",
+                "later_runs": len(report.later_runs),
+                **{f"input_{i}": dg.MetadataValue.path(p) for i, p in enumerate(report.inputs)},
                 **{
                     f"{name}_plot": dg.MetadataValue.path(str(p)) for name, p in published.chart_paths.items()
                 },

@@ -24,6 +24,7 @@ from alchemiser_dagster.cli_plan import plan
 from alchemiser_dagster.cli_run import demo, run
 from alchemiser_dagster.cli_sim import sim
 from alchemiser_dagster.cli_status import status
+from alchemiser_dagster.cli_storage import storage
 from alchemiser_dagster.cli_ui import ui
 from alchemiser_dagster.domain.errors import AlchemiserError, StrategyError
 from alchemiser_dagster.domain.marketdata.bars import read_bars
@@ -194,6 +195,7 @@ cli.add_command(killswitch)
 cli.add_command(status)
 cli.add_command(ui)
 cli.add_command(ledger)
+cli.add_command(storage)
 
 
 def main() -> None:

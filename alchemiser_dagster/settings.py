@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     log_dir: Path = REPO_ROOT / ".alchemiser" / "logs"
     log_json_stderr: bool = False
     report_history_sessions: int = Field(default=30, ge=1, le=500)
+    # Days a stored asset value is kept; None keeps everything. Applied only by
+    # `alchemiser storage prune`, never by a run.
+    storage_retention_days: int | None = Field(default=None, ge=1)
 
     @field_validator("api_key_secret", "secret_key_secret")
     @classmethod

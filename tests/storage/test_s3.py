@@ -227,12 +227,16 @@ def test_the_daily_graph_on_s3_then_a_rerun_finishes_the_journaled_plan(
     assert len(materialized) >= 10
     for asset_key in materialized:
         folder = f"{PREFIX}/{'/'.join(asset_key.path)}/{D}/"
-        stored = [key for key in keys if key.startswith(folder)]
+        stored = [key for key in keys if key.startswith(folder) and not key.endswith(".html")]
         assert len(stored) == 1 and stored[0].endswith(
             (f"-{first.run_id}.json", f"-{first.run_id}.parquet")
         ), asset_key
     assert {f"{PREFIX}/daily_report/{D}.html", f"{PREFIX}/daily_report/{D}-weights.png",
             f"{PREFIX}/daily_report/{D}-equity.png"} <= keys  # fmt: skip
+    # Each run's page is kept beside the run's stored report value.
+    assert any(
+        k.startswith(f"{PREFIX}/daily_report/{D}/") and k.endswith(f"-{first.run_id}.html") for k in keys
+    )
     assert s3.get(f"{PREFIX}/daily_report/{D}-weights.png").startswith(b"\x89PNG")
     assert "<html" in s3.get(f"{PREFIX}/daily_report/{D}.html").decode().lower()
     journal_key = f"alchemiser/control/executions/{D}-{plan.account_number}.json"

@@ -118,7 +118,7 @@ class RunLine(Record):
     def text(self) -> str:
         at = self.finished_at.astimezone(NEW_YORK).strftime("%H:%M")
         run = f"run {self.run_id[:8]}" if self.run_id else "run unknown"
-        did = "finished nothing" if self.placed == 0 else f"placed {self.placed} new order(s)"
+        did = "finished nothing" if self.placed == 0 else "traded"
         return f"rerun at {at} ET ({run}): {did}, placed {self.placed}, adopted {self.adopted}; {self.status}"
 
 

@@ -57,3 +57,23 @@ def test_the_inline_summary_stays_under_dagsters_limit() -> None:
     assert f"({100 - shown} more rows" in summary
     short = report_summary_markdown(report.model_copy(update={"weights": rows[:3]}))
     assert short.count("| S0") == 3 and "more rows" not in short
+
+
+def test_the_trading_run_is_the_first_that_placed_orders_else_the_first() -> None:
+    import datetime as dt
+
+    from alchemiser_dagster.domain.execution.models import ExecutionResult
+    from alchemiser_dagster.domain.report import run_line, trading_run_index
+
+    def execution(placed: int, adopted: int, finished: dt.datetime) -> ExecutionResult:
+        return ExecutionResult(
+            session=dt.date(2026, 12, 4), plan_id="p1", account_number="PA1", status="SUCCESS", reason="",
+            outcomes=(), orders_placed=placed, orders_adopted=adopted, started_at=finished, finished_at=finished,
+        )  # fmt: skip
+
+    at = dt.datetime(2026, 12, 4, 21, 2, tzinfo=dt.UTC)  # 16:02 in New York
+    assert trading_run_index([execution(0, 0, at), execution(3, 0, at), execution(0, 3, at)]) == 1
+    assert trading_run_index([execution(0, 0, at), execution(0, 0, at)]) == 0
+    line = run_line(execution(0, 3, at), "abcd1234-ffff")
+    assert line.text == "rerun at 16:02 ET (run abcd1234): finished nothing, placed 0, adopted 3; SUCCESS"
+    assert "(run unknown): traded, placed 2, adopted 1" in run_line(execution(2, 1, at), None).text

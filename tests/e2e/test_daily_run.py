@@ -40,6 +40,12 @@ def run_partition(instance: dg.DagsterInstance, day: dt.date) -> dg.ExecuteInPro
     return job.execute_in_process(partition_key=day.isoformat(), instance=instance)
 
 
+def run_tags(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None
+    return dict(run.tags)
+
+
 def broker_orders(state: Path) -> list[str]:
     """Every order the stand-in holds, read back through the real SDK after the runs."""
     with SimulatorServer(state) as server:
@@ -82,6 +88,10 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
         assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
         orders_after_first = broker_orders(workspace / "sim")
         assert len(orders_after_first) == execution.orders_placed
+        # The run's tags tell a trading day at a glance (the Runs list, `alchemiser status`).
+        tags = run_tags(instance, first)
+        assert tags["alchemiser/outcome"] == "TRADED"
+        assert tags["alchemiser/orders"] == str(len(orders_after_first))
 
         # A rerun of the same partition places nothing new.
         second = run_partition(instance, today)
@@ -95,6 +105,8 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
         past = run_partition(instance, previous_session(today))
         assert past.success
         assert past.asset_value("execution_result").status == "PLAN_ONLY"
+        assert run_tags(instance, past)["alchemiser/outcome"] == "PLAN_ONLY"
+        assert run_tags(instance, past)["alchemiser/orders"] == "0"
         assert past.asset_value("rebalance_plan").session == previous_session(today)
         assert broker_orders(workspace / "sim") == orders_after_first
 
@@ -104,7 +116,9 @@ def test_stored_assets_carry_identity(workspace: Path) -> None:
     today = latest_session_on_or_before(dt.datetime.now(NY).date())
     with dg.instance_for_test() as instance:
         result = run_partition(instance, today)
-    envelope = json.loads(latest_stored(workspace / "storage", "rebalance_plan", partition=str(today)).read_text())
+    envelope = json.loads(
+        latest_stored(workspace / "storage", "rebalance_plan", partition=str(today)).read_text()
+    )
     assert envelope["correlation_id"] == f"{result.run_id}:{today}"
     assert sorted(envelope["causation_id"]) == sorted(
         f"{key}@{result.run_id}:{today}"

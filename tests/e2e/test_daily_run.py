@@ -14,6 +14,7 @@ from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.simulator.server import SimulatorServer
 from alchemiser_dagster.domain.calendar import latest_session_on_or_before, previous_session
 from alchemiser_dagster.domain.execution.models import ExecutionResult
+from alchemiser_dagster.domain.execution.outcome import orders_line
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
 from alchemiser_dagster.domain.report import DailyReport
@@ -65,6 +66,10 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
         assert execution.status == "SUCCESS"
         # Walking the book: one to four orders per item (canceled limit steps, then the fill).
         assert len(plan.items) <= execution.orders_placed <= 4 * len(plan.items)
+        requotes = execution.orders_placed - len(plan.items)
+        assert orders_line(execution).startswith(
+            f"{len(plan.items)} items, {execution.orders_placed} broker orders ({requotes} limit re-quote"
+        )
         assert all(o.filled_qty == o.requested_qty and o.filled_avg_price for o in execution.outcomes)
         assert after.errors == () and after.applicable
         # Only the spread (2 bps or one tick, more on cheap names) and the price path during
@@ -92,6 +97,9 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
         tags = run_tags(instance, first)
         assert tags["alchemiser/outcome"] == "TRADED"
         assert tags["alchemiser/orders"] == str(len(orders_after_first))
+        assert tags["alchemiser/items"] == str(len(plan.items))
+        ledger = first.asset_value("fill_ledger")
+        assert Decimal(tags["alchemiser/notional"]) == sum(map(Decimal, ledger["notional"])) > 0
 
         # A rerun of the same partition places nothing new.
         second = run_partition(instance, today)
@@ -107,6 +115,7 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
         assert past.asset_value("execution_result").status == "PLAN_ONLY"
         assert run_tags(instance, past)["alchemiser/outcome"] == "PLAN_ONLY"
         assert run_tags(instance, past)["alchemiser/orders"] == "0"
+        assert run_tags(instance, past)["alchemiser/notional"] == "0.00"
         assert past.asset_value("rebalance_plan").session == previous_session(today)
         assert broker_orders(workspace / "sim") == orders_after_first
 

@@ -14,7 +14,7 @@ from alchemiser_dagster.control.lease import Busy
 from alchemiser_dagster.domain.execution.engine import execute_plan, our_orders
 from alchemiser_dagster.domain.execution.ledger import build_ledger, ledger_mismatches
 from alchemiser_dagster.domain.execution.models import ExecutionResult
-from alchemiser_dagster.domain.execution.outcome import ORDERS_TAG, OUTCOME_TAG, outcome_of
+from alchemiser_dagster.domain.execution.outcome import run_tags
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllocation
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation, reconcile
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
@@ -68,7 +68,7 @@ def build_execution_result_asset(pool: str) -> dg.AssetsDefinition:
         # On the run, so the Runs list and `alchemiser status` tell a trading day from a plan-only one.
         context.instance.add_run_tags(
             context.run.run_id,
-            {OUTCOME_TAG: outcome_of(result.status), ORDERS_TAG: str(result.orders_placed)},
+            run_tags(result, rebalance_plan),
         )
         return dg.Output(
             result,

@@ -109,8 +109,11 @@ def eval_command(
     symphony = load_symphony(file)
     history = _load_history(bars_path)
     # --trace D alone evaluates D: the weights printed are the ones its trace explains.
-    only_traced = trace_date is not None and start is None and end is None
-    sessions = [trace_date] if only_traced else _sessions_between(history, start, end)
+    sessions = (
+        [trace_date]
+        if trace_date is not None and start is None and end is None
+        else _sessions_between(history, start, end)
+    )
     if not sessions:
         raise click.UsageError(f"no session of {bars_path} lies in the requested range")
     if trace_date is not None and trace_date not in history.session_index:

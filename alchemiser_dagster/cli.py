@@ -86,7 +86,8 @@ def _sessions_between(history: MarketHistory, start: dt.date | None, end: dt.dat
     "trace_date",
     type=DATE,
     callback=_to_date,
-    help="Also print the decision trace of this session (to stderr with --format json).",
+    help="Print this session's decision trace (to stderr with --format json); alone, its weights"
+    " too (with --start/--end, the range's, and in a table D's block again next to its trace).",
 )
 @click.option(
     "--trace-out",
@@ -108,7 +109,12 @@ def eval_command(
     """
     symphony = load_symphony(file)
     history = _load_history(bars_path)
-    sessions = _sessions_between(history, start, end)
+    # --trace D alone evaluates D: the weights printed are the ones its trace explains.
+    sessions = (
+        [trace_date]
+        if trace_date is not None and start is None and end is None
+        else _sessions_between(history, start, end)
+    )
     if not sessions:
         raise click.UsageError(f"no session of {bars_path} lies in the requested range")
     if trace_date is not None and trace_date not in history.session_index:
@@ -131,7 +137,8 @@ def eval_command(
     else:
         by_session = evaluator.evaluate_range(sessions)
         lines = []
-    trace_report = trace_text(evaluator.evaluate(trace_date, trace=True)) if trace_date else None
+    traced = evaluator.evaluate(trace_date, trace=True) if trace_date else None
+    trace_report = trace_text(traced) if traced else None
 
     if trace_out is not None:
         trace_out.parent.mkdir(parents=True, exist_ok=True)
@@ -143,8 +150,10 @@ def eval_command(
             click.echo(trace_report, err=True)
     else:
         click.echo(weights_table(by_session))
-        if trace_report:
+        if traced and trace_report:
             click.echo("")
+            if list(by_session) != [traced.session]:  # D's own block, next to its trace
+                click.echo(weights_table({traced.session: traced.weights}))
             click.echo(trace_report)
 
 

@@ -1,8 +1,9 @@
 """``alchemiser plan``: the rebalance planner as a command (portfolio-execution spec).
 
 ``alchemiser plan --snapshot SNAPSHOT.json --targets TARGETS.json [--settings SETTINGS.json]
-[--format json]`` reads an account snapshot and target weights, calls the same pure domain
-function as the ``rebalance_plan`` asset (:func:`plan_rebalance`) and prints the plan as JSON.
+[--format json|table]`` reads an account snapshot and target weights, calls the same pure
+domain function as the ``rebalance_plan`` asset (:func:`plan_rebalance`) and prints the plan
+as JSON (the default) or as a table for people.
 
 Every input is checked here first so that a bad one is reported by the field that holds it
 (``positions.SPY: not a decimal: 'abc'``) as one line on stderr, with exit code 2 and nothing
@@ -293,6 +294,38 @@ def plan_document(plan: RebalancePlan) -> dict[str, Any]:
     }
 
 
+def plan_table(plan: RebalancePlan) -> str:
+    """The plan for people: one aligned row per order (SELLs first), then what was skipped.
+
+    Quantities and prices are printed exactly as planned; dollar values to the cent.
+    """
+    rows = [("side", "symbol", "qty", "est price", "est value", "reason")]
+    rows += [
+        (i.side, i.symbol, str(i.qty), str(i.est_price), f"{i.est_value:,.2f}", i.reason) for i in plan.items
+    ]
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    right = {2, 3, 4}  # numbers
+    lines = [
+        f"Plan {plan.plan_id[:8]}: {len(plan.items)} item{'' if len(plan.items) == 1 else 's'},"
+        f" turnover ${plan.turnover:,.2f}"
+    ]
+    if plan.items:
+        lines += [
+            "  "
+            + "  ".join(
+                cell.rjust(w) if c in right else cell.ljust(w)
+                for c, (cell, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+            for row in rows
+        ]
+    else:
+        lines.append("  nothing to trade")
+    if plan.skipped:
+        lines.append("Skipped:")
+        lines += [f"  {s.symbol:<8} {s.reason}" for s in plan.skipped]
+    return "\n".join(lines)
+
+
 def build_plan(snapshot_path: Path, targets_path: Path, settings_path: Path | None) -> RebalancePlan:
     """Read and check the three documents, then plan with the domain function."""
     inputs = parse_snapshot(_read_json(snapshot_path, "snapshot"))
@@ -337,7 +370,14 @@ def build_plan(snapshot_path: Path, targets_path: Path, settings_path: Path | No
     default=None,
     help="Planning settings JSON: any of cash_reserve_pct, min_trade_usd, drift_band.",
 )
-@click.option("--format", "output_format", type=click.Choice(["json"]), default="json", show_default=True)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["json", "table"]),
+    default="json",
+    show_default=True,
+    help="json: the spec's document; table: aligned rows for people.",
+)
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -355,7 +395,10 @@ def plan(
     except BadInput as error:
         click.echo(f"error: {error}", err=True)
         ctx.exit(EXIT_BAD_INPUT)
-    click.echo(json.dumps(plan_document(rebalance), indent=2))
+    if output_format == "table":
+        click.echo(plan_table(rebalance))
+    else:
+        click.echo(json.dumps(plan_document(rebalance), indent=2))
 
 
 def main(args: list[str] | None = None) -> None:

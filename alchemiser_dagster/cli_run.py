@@ -19,6 +19,7 @@ import click
 
 from alchemiser_dagster.domain.calendar import is_session, latest_session_on_or_before
 from alchemiser_dagster.domain.execution.models import ExecutionResult
+from alchemiser_dagster.domain.execution.outcome import orders_line
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllocation
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
 from alchemiser_dagster.pipeline.failures import failure_reasons
@@ -48,14 +49,14 @@ def _summary(
 ) -> str:
     lines = [f"Session {target.session}: {execution.status} ({execution.reason})", "", "Target weights:"]
     lines += [f"  {s:<8} {float(w) * 100:7.3f} %" for s, w in target.weights.items()]
-    lines += ["", f"Plan {plan.plan_id[:8]}: {len(plan.items)} orders, turnover {plan.turnover:,.2f}"]
+    lines += ["", f"Plan {plan.plan_id[:8]}: {len(plan.items)} items, turnover {plan.turnover:,.2f}"]
     lines += [f"  {i.side:<4} {i.symbol:<8} {i.qty:>14} ({i.reason})" for i in plan.items]
     if execution.plan_id != plan.plan_id:
         lines.append(
             f"  (not executed: this session is executing plan {execution.plan_id[:8]},"
             " started by an earlier run; see below)"
         )
-    lines += ["", f"Orders: {execution.orders_placed} placed, {execution.orders_adopted} adopted"]
+    lines += ["", f"Orders: {orders_line(execution)}"]
     lines += [
         f"  {o.side:<4} {o.symbol:<8} filled {o.filled_qty} of {o.requested_qty}"
         f" at {o.filled_avg_price if o.filled_avg_price is not None else '-'} [{o.status}]"

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ import click
 
 from alchemiser_dagster.cli_run import dagster_home
 from alchemiser_dagster.control.killswitch_store import KillSwitchStore
+from alchemiser_dagster.domain.execution.outcome import ITEMS_TAG, NOTIONAL_TAG, ORDERS_TAG, OUTCOME_TAG
 from alchemiser_dagster.domain.risk.killswitch import KillSwitchLog
 from alchemiser_dagster.settings import Settings, load_settings, settings_file
 
@@ -85,6 +87,12 @@ class PartitionRuns:
     end: dt.datetime | None
     runs: int
     failures: tuple[tuple[str, str], ...] = ()
+    # From the run's tags (set by execution_result; FAILED by the run-failure sensor, or
+    # for any failed run): None when the run never tagged them (not run yet, older runs).
+    outcome: str | None = None
+    items: int | None = None
+    broker_orders: int | None = None
+    traded_notional: Decimal | None = None
 
     def duration(self, now: dt.datetime) -> float | None:
         """Seconds from start to end (to `now` while the run has not ended)."""
@@ -169,6 +177,11 @@ def _latest_runs(instance: "dg.DagsterInstance", job: str, sessions: int) -> tup
                 end=_timestamp(latest.end_time),
                 runs=len(records),
                 failures=_failures(instance, run.run_id) if status == "FAILURE" else (),
+                # A failed run the sensor has not seen (no daemon, e.g. `alchemiser run`) failed all the same.
+                outcome=run.tags.get(OUTCOME_TAG, "FAILED" if status == "FAILURE" else None),
+                items=int(run.tags[ITEMS_TAG]) if ITEMS_TAG in run.tags else None,
+                broker_orders=int(run.tags[ORDERS_TAG]) if ORDERS_TAG in run.tags else None,
+                traded_notional=Decimal(run.tags[NOTIONAL_TAG]) if NOTIONAL_TAG in run.tags else None,
             )
         )
     return len(by_partition), rows
@@ -258,6 +271,10 @@ def _seconds(value: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def _number(value: int | None) -> str:
+    return str(value) if value is not None else "-"
+
+
 def _local(value: dt.datetime) -> str:
     return f"{value.astimezone(NEW_YORK):%Y-%m-%d %H:%M:%S %Z}"
 
@@ -318,6 +335,10 @@ def as_json(status: Status) -> dict[str, Any]:
                     round(d, 3) if (d := row.duration(status.now)) is not None and row.end else None
                 ),
                 "runs": row.runs,
+                "outcome": row.outcome,
+                "items": row.items,
+                "broker_orders": row.broker_orders,
+                "traded_notional_usd": str(row.traded_notional) if row.traded_notional is not None else None,
                 "failures": [{"step": where, "reason": why} for where, why in row.failures],
             }
             for row in status.runs
@@ -367,7 +388,10 @@ def _run_lines(status: Status) -> Iterator[str]:
         f"Runs of {status.job}: latest run of the {len(status.runs)} most recent of"
         f" {status.partitions_with_runs} sessions with runs"
     )
-    yield f"  {'session':<10}  {'run':<8}  {'status':<11}  {'started (New York)':<23}  {'duration':>12}  runs"
+    yield (
+        f"  {'session':<10}  {'run':<8}  {'status':<11}  {'started (New York)':<23}  {'duration':>12}  runs"
+        f"  {'outcome':<9}  {'items':>5}  {'orders':>6}  {'traded $':>14}"
+    )
     for row in status.runs:
         duration = _seconds(row.duration(status.now))
         if row.start is not None and row.end is None:
@@ -375,7 +399,9 @@ def _run_lines(status: Status) -> Iterator[str]:
         started = _local(row.start) if row.start is not None else "-"
         yield (
             f"  {row.session:<10}  {row.run_id[:8]:<8}  {row.status:<11}  {started:<23}"
-            f"  {duration:>12}  {row.runs}"
+            f"  {duration:>12}  {row.runs:>4}  {row.outcome or '-':<9}  {_number(row.items):>5}"
+            f"  {_number(row.broker_orders):>6}"
+            f"  {f'{row.traded_notional:,.2f}' if row.traded_notional is not None else '-':>14}"
         )
         for where, why in row.failures:
             yield f"      {where}: {' '.join(why.split())}"

@@ -58,6 +58,45 @@ def test_eval_range_covers_every_session_in_order(
     assert list(payload) == expected and len(expected) == 19
 
 
+def test_trace_alone_prints_the_traced_day_s_weights(
+    synthetic_bars_path: Path, synthetic_bars: pd.DataFrame
+) -> None:
+    day = "2024-06-14"
+    assert max(synthetic_bars["date"]).isoformat() != day  # not the default (last) session
+    traced = run("strategy", "eval", TQQQ, "--bars", synthetic_bars_path, "--trace", day)
+    assert traced.returncode == 0, traced.stderr
+    alone = run("strategy", "eval", TQQQ, "--bars", synthetic_bars_path, "--start", day, "--end", day)
+    assert json.loads(traced.stdout) == json.loads(alone.stdout) and list(json.loads(traced.stdout)) == [day]
+    assert f"on {day}:" in traced.stderr
+
+    table = run("strategy", "eval", TQQQ, "--bars", synthetic_bars_path, "--format", "table", "--trace", day)
+    assert table.returncode == 0, table.stderr
+    weights, trace = table.stdout.split("\n\n", 1)
+    assert weights.splitlines()[0] == day and f"on {day}:" in trace
+
+    # With a range: the range's weights, then D's block again right above its trace.
+    ranged = run(
+        "strategy",
+        "eval",
+        TQQQ,
+        "--bars",
+        synthetic_bars_path,
+        "--format",
+        "table",
+        "--start",
+        "2024-06-10",
+        "--end",
+        "2024-06-20",
+        "--trace",
+        day,
+    )
+    assert ranged.returncode == 0, ranged.stderr
+    table_part, traced_part = ranged.stdout.split("\n\n", 1)
+    assert table_part.splitlines()[0] == "2024-06-10" and day in table_part.splitlines()
+    day_block = weights.strip()
+    assert traced_part.startswith(day_block + "\n") and f"on {day}:" in traced_part
+
+
 def test_table_with_trace_explains_the_day(synthetic_bars_path: Path) -> None:
     result = run(
         "strategy", "eval", TQQQ, "--bars", synthetic_bars_path, "--format", "table", "--trace", "2024-06-28"
@@ -171,7 +210,9 @@ def test_data_synth_writes_bars(tmp_path: Path) -> None:
 def test_json_weights_have_10_decimals_and_sum_to_one(synthetic_bars_path: Path, tmp_path: Path) -> None:
     path = tmp_path / "thirds.clj"
     symbols = ["SPY", "QQQ", "TLT", "GLD", "BIL", "IEF", "XLK"]
-    path.write_text('(defsymphony "n" {} (weight-equal [' + " ".join(f'(asset "{s}")' for s in symbols) + "]))")
+    path.write_text(
+        '(defsymphony "n" {} (weight-equal [' + " ".join(f'(asset "{s}")' for s in symbols) + "]))"
+    )
     result = run("strategy", "eval", path, "--bars", synthetic_bars_path)
     assert result.returncode == 0, result.stderr
     (weights,) = json.loads(result.stdout).values()

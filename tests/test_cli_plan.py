@@ -152,6 +152,26 @@ def test_valid_snapshot_gives_the_plan_of_the_domain_function(tmp_path: Path) ->
     }
 
 
+def test_table_format_shows_each_order_of_the_domain_plan_for_people(tmp_path: Path) -> None:
+    snapshot, targets = write(tmp_path / "snapshot.json", SNAPSHOT), write(tmp_path / "targets.json", TARGETS)
+    result = run("--snapshot", snapshot, "--targets", targets, "--format", "table")
+    assert result.returncode == 0, result.stderr
+    expected = domain_plan(SNAPSHOT, TARGETS, PlanningSettings(), dt.date.today())
+    header, columns, *rows = result.stdout.splitlines()
+    assert header.endswith(f": 5 items, turnover ${expected.turnover:,.2f}")
+    assert columns.split() == ["side", "symbol", "qty", "est", "price", "est", "value", "reason"]
+    assert [row.split() for row in rows] == [
+        [i.side, i.symbol, str(i.qty), str(i.est_price), f"{i.est_value:,.2f}", i.reason]
+        for i in expected.items
+    ]
+    assert rows[1].split() == ["sell", "OLD", "3.25", "10.10", "32.82", "exit"]
+    # Aligned columns: every reason starts at the same place.
+    assert len({len(row.split(i.reason)[0]) for row, i in zip(rows, expected.items, strict=True)}) == 1
+    # json stays the default.
+    default = run("--snapshot", snapshot, "--targets", targets)
+    assert json.loads(default.stdout)["turnover"] == str(expected.turnover)
+
+
 def test_settings_file_and_numeric_weights_are_read_without_float_rounding(tmp_path: Path) -> None:
     # As floats 0.1 + 0.2 + 0.7 != 1 exactly and 1/12-style weights would pick up float noise;
     # the CLI reads JSON numbers as Decimal, so the plan equals the domain's on the exact weights.
@@ -361,7 +381,7 @@ def test_a_missing_file_exits_2_and_says_so(tmp_path: Path, role: str) -> None:
     [
         ["--targets", "t.json"],  # --snapshot missing
         ["--snapshot", "s.json"],  # --targets missing
-        ["--snapshot", "s.json", "--targets", "t.json", "--format", "table"],
+        ["--snapshot", "s.json", "--targets", "t.json", "--format", "csv"],  # not a format
         ["--snapshot", "s.json", "--targets", "t.json", "--bogus"],
     ],
 )

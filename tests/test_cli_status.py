@@ -102,6 +102,7 @@ class Instance:
 
     env: dict[str, str]
     run_ids: dict[str, list[str]]  # partition -> run ids, oldest first
+    plan_items: dict[str, int]  # partition -> items in its (latest successful) plan
 
 
 def make_env(base: Path) -> dict[str, str]:
@@ -117,13 +118,12 @@ def make_env(base: Path) -> dict[str, str]:
     }
 
 
-def execute(day: str, raise_on_error: bool = True) -> str:
+def execute(day: str, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
     from alchemiser_dagster.definitions import build_definitions
 
     job = build_definitions().resolve_job_def(DAILY_JOB_NAME)
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(partition_key=day, instance=instance, raise_on_error=raise_on_error)
-    return result.run_id
+        return job.execute_in_process(partition_key=day, instance=instance, raise_on_error=raise_on_error)
 
 
 @pytest.fixture(scope="module")
@@ -136,10 +136,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
         mp.delenv("ALCHEMISER_SETTINGS_FILE", raising=False)
         for name, value in env.items():
             mp.setenv(name, value)
-        run_ids["2024-06-27"] = [execute("2024-06-27")]
-        run_ids["2024-06-28"] = [execute("2024-06-28")]
+        first = execute("2024-06-27")
+        plan_items = {"2024-06-27": len(first.asset_value("rebalance_plan").items)}
+        run_ids["2024-06-27"] = [first.run_id]
+        run_ids["2024-06-28"] = [execute("2024-06-28").run_id]
         mp.setenv("ALCHEMISER_RISK__MAX_ORDER_USD", "1")
-        run_ids["2024-06-28"].append(execute("2024-06-28", raise_on_error=False))
+        run_ids["2024-06-28"].append(execute("2024-06-28", raise_on_error=False).run_id)
         mp.delenv("ALCHEMISER_RISK__MAX_ORDER_USD")
 
         from alchemiser_dagster.definitions import build_definitions
@@ -148,7 +150,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
         with dg.DagsterInstance.get() as instance:
             created = instance.create_run_for_job(job, tags={"dagster/partition": "2024-07-01"})
         run_ids["2024-07-01"] = [created.run_id]
-    yield Instance(env, run_ids)
+    yield Instance(env, run_ids, plan_items)
 
 
 @pytest.fixture
@@ -188,9 +190,14 @@ def test_lists_the_latest_run_of_each_session_newest_first(runs: Instance, in_tm
         runs.run_ids[s][-1][:8] for s in ("2024-07-01", "2024-06-28", "2024-06-27")
     ]
     assert [r[2] for r in rows] == ["NOT_STARTED", "FAILURE", "SUCCESS"]
-    assert [r[-1] for r in rows] == ["1", "2", "1"]  # runs per session
-    # never started: no start time, no duration; the others show New York start and a duration
-    assert rows[0][3:] == ["-", "-", "1"]
+    assert [r[-5] for r in rows] == ["1", "2", "1"]  # runs per session
+    # never started: no start time, no duration, no outcome; the others show New York start and a duration
+    assert rows[0][3:] == ["-", "-", "1", "-", "-", "-", "-"]
+    # outcome, plan items, broker orders, traded dollars: past sessions plan only; 06-28 failed
+    # at a blocking check before execution
+    items = str(runs.plan_items["2024-06-27"])
+    assert rows[2][-4:] == ["PLAN_ONLY", items, "0", "0.00"] and int(items) > 0
+    assert rows[1][-4:] == ["FAILED", "-", "-", "-"]
     assert rows[1][5] in {"EST", "EDT"} and rows[1][7] == "s"
     # the failed run: the failed step and the root cause, then the failed check and why
     failure = output.split("2024-06-28")[1].split("2024-06-27")[0]
@@ -233,6 +240,14 @@ def test_json_has_the_same_facts(runs: Instance, in_tmp: Path) -> None:
         "check rebalance_plan:order_notional_within_limit",
     ]
     assert "DagsterAssetCheckFailedError" in failed["failures"][0]["reason"]
+    glance = {
+        s: (r["outcome"], r["items"], r["broker_orders"], r["traded_notional_usd"]) for s, r in rows.items()
+    }
+    assert glance == {
+        "2024-07-01": (None, None, None, None),
+        "2024-06-28": ("FAILED", None, None, None),
+        "2024-06-27": ("PLAN_ONLY", runs.plan_items["2024-06-27"], 0, "0.00"),
+    }
     assert "TLT: buy of $" in failed["failures"][1]["reason"]
     # settings in effect, and nothing else (no broker URL, keys or confirmations)
     assert payload["settings"] == {

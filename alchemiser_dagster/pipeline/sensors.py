@@ -17,6 +17,7 @@ from typing import NamedTuple
 import dagster as dg
 
 from alchemiser_dagster.domain.alerts import Alert, Severity, check_alert_id, run_url, step_alert_id
+from alchemiser_dagster.domain.execution.outcome import OUTCOME_TAG
 from alchemiser_dagster.pipeline.failures import BLOCKING_CHECK_ERROR, StepFailure, step_failures
 from alchemiser_dagster.pipeline.resources import NotifierResource
 
@@ -165,6 +166,9 @@ def build_alert_sensors() -> list[dg.SensorDefinition]:
         " backfills and runs launched from the asset graph); blocking-check failures excepted.",
     )
     def run_failure_alert_sensor(context: dg.RunFailureSensorContext, notifier: NotifierResource) -> None:
+        run = context.dagster_run
+        if OUTCOME_TAG not in run.tags:  # failed before or at execution; a later failure keeps its outcome
+            context.instance.add_run_tags(run.run_id, {OUTCOME_TAG: "FAILED"})
         sender = notifier.notifier()
         for alert in run_failure_alerts(context.instance, context.dagster_run, sender.settings.ui_url):
             sender.deliver(alert, context.log)

@@ -14,6 +14,7 @@ from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.simulator.server import SimulatorServer
 from alchemiser_dagster.domain.calendar import latest_session_on_or_before, previous_session
 from alchemiser_dagster.domain.execution.models import ExecutionResult
+from alchemiser_dagster.domain.execution.outcome import orders_line
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
 from alchemiser_dagster.domain.report import DailyReport
@@ -40,6 +41,12 @@ def run_partition(instance: dg.DagsterInstance, day: dt.date) -> dg.ExecuteInPro
     return job.execute_in_process(partition_key=day.isoformat(), instance=instance)
 
 
+def run_tags(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None
+    return dict(run.tags)
+
+
 def broker_orders(state: Path) -> list[str]:
     """Every order the stand-in holds, read back through the real SDK after the runs."""
     with SimulatorServer(state) as server:
@@ -59,6 +66,10 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
         assert execution.status == "SUCCESS"
         # Walking the book: one to four orders per item (canceled limit steps, then the fill).
         assert len(plan.items) <= execution.orders_placed <= 4 * len(plan.items)
+        requotes = execution.orders_placed - len(plan.items)
+        assert orders_line(execution).startswith(
+            f"{len(plan.items)} items, {execution.orders_placed} broker orders ({requotes} limit re-quote"
+        )
         assert all(o.filled_qty == o.requested_qty and o.filled_avg_price for o in execution.outcomes)
         assert after.errors == () and after.applicable
         # Only the spread (2 bps or one tick, more on cheap names) and the price path during
@@ -82,6 +93,13 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
         assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
         orders_after_first = broker_orders(workspace / "sim")
         assert len(orders_after_first) == execution.orders_placed
+        # The run's tags tell a trading day at a glance (the Runs list, `alchemiser status`).
+        tags = run_tags(instance, first)
+        assert tags["alchemiser/outcome"] == "TRADED"
+        assert tags["alchemiser/orders"] == str(len(orders_after_first))
+        assert tags["alchemiser/items"] == str(len(plan.items))
+        ledger = first.asset_value("fill_ledger")
+        assert Decimal(tags["alchemiser/notional"]) == sum(map(Decimal, ledger["notional"])) > 0
 
         # A rerun of the same partition places nothing new.
         second = run_partition(instance, today)
@@ -95,6 +113,9 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
         past = run_partition(instance, previous_session(today))
         assert past.success
         assert past.asset_value("execution_result").status == "PLAN_ONLY"
+        assert run_tags(instance, past)["alchemiser/outcome"] == "PLAN_ONLY"
+        assert run_tags(instance, past)["alchemiser/orders"] == "0"
+        assert run_tags(instance, past)["alchemiser/notional"] == "0.00"
         assert past.asset_value("rebalance_plan").session == previous_session(today)
         assert broker_orders(workspace / "sim") == orders_after_first
 
@@ -104,7 +125,9 @@ def test_stored_assets_carry_identity(workspace: Path) -> None:
     today = latest_session_on_or_before(dt.datetime.now(NY).date())
     with dg.instance_for_test() as instance:
         result = run_partition(instance, today)
-    envelope = json.loads(latest_stored(workspace / "storage", "rebalance_plan", partition=str(today)).read_text())
+    envelope = json.loads(
+        latest_stored(workspace / "storage", "rebalance_plan", partition=str(today)).read_text()
+    )
     assert envelope["correlation_id"] == f"{result.run_id}:{today}"
     assert sorted(envelope["causation_id"]) == sorted(
         f"{key}@{result.run_id}:{today}"

@@ -81,7 +81,9 @@ def failure_tick(settings: Settings, instance: dg.DagsterInstance, result: dg.Ex
     sensor(context)
 
 
-def test_a_failed_blocking_check_is_announced_once(tmp_path: Path, servers: tuple[SmtpSink, WebhookSink]) -> None:
+def test_a_failed_blocking_check_is_announced_once(
+    tmp_path: Path, servers: tuple[SmtpSink, WebhookSink]
+) -> None:
     smtp, hook = servers
     settings = settings_for(tmp_path, smtp, risk={"max_order_usd": "5000"})
     with dg.instance_for_test() as instance:
@@ -92,7 +94,10 @@ def test_a_failed_blocking_check_is_announced_once(tmp_path: Path, servers: tupl
         assert skip.skip_message == "1 alert(s) sent"
         [message] = smtp.messages
         [posted] = hook.bodies
-        assert message["Subject"] == f"[alchemiser ERROR] {D}: rebalance_plan / check order_notional_within_limit failed"
+        assert (
+            message["Subject"]
+            == f"[alchemiser ERROR] {D}: rebalance_plan / check order_notional_within_limit failed"
+        )
         body = message.get_content()
         assert f"Session (partition): {D}" in body and "Check: order_notional_within_limit" in body
         assert "exceeds max_order_usd $5,000.00" in body
@@ -108,6 +113,7 @@ def test_a_failed_blocking_check_is_announced_once(tmp_path: Path, servers: tupl
         # The run failed only because of that check: the run-failure sensor adds nothing.
         failure_tick(settings, instance, result)
         assert len(smtp.messages) == 1 and len(hook.bodies) == 1
+        assert instance.get_run_by_id(result.run_id).tags["alchemiser/outcome"] == "FAILED"  # type: ignore[union-attr]
 
         # A second failing run of the same day is a new problem: one more alert.
         again = run(settings, instance)
@@ -132,6 +138,9 @@ def test_a_failed_step_is_announced_with_its_root_cause(
         failure_tick(settings, instance, result)
         failure_tick(settings, instance, result)  # the sensor sees the same run again
         check_tick(settings, instance, None)  # no check failed: nothing from the check sensor
+        # It failed before execution: the run says so at a glance.
+        run_tags = instance.get_run_by_id(result.run_id).tags  # type: ignore[union-attr]
+        assert run_tags["alchemiser/outcome"] == "FAILED" and "alchemiser/orders" not in run_tags
     [message] = smtp.messages
     assert message["Subject"] == f"[alchemiser ERROR] {D}: step market_bars failed"
     body = message.get_content()
@@ -153,7 +162,10 @@ def test_without_channels_alerts_are_logged(tmp_path: Path, capfd: pytest.Captur
         capfd.readouterr()
         check_tick(settings, instance, None)
     logged = capfd.readouterr().err
-    assert " - ERROR - [alchemiser ERROR] 2024-06-28: rebalance_plan / check no_restricted_symbols failed" in logged
+    assert (
+        " - ERROR - [alchemiser ERROR] 2024-06-28: rebalance_plan / check no_restricted_symbols failed"
+        in logged
+    )
     assert "Reason: TLT: buy of " in logged and "is on the restricted list" in logged
     [record] = AlertLog(settings.storage).for_session(D)
     assert record.delivered == ("log",) and record.alert.check == "no_restricted_symbols"

@@ -14,6 +14,7 @@ from alchemiser_dagster.control.lease import Busy
 from alchemiser_dagster.domain.execution.engine import execute_plan, our_orders
 from alchemiser_dagster.domain.execution.ledger import build_ledger, ledger_mismatches
 from alchemiser_dagster.domain.execution.models import ExecutionResult
+from alchemiser_dagster.domain.execution.outcome import run_tags
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllocation
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation, reconcile
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
@@ -64,6 +65,11 @@ def build_execution_result_asset(pool: str) -> dg.AssetsDefinition:
             journal=ExecutionJournal(settings.settings().storage, settings.settings().account),
         )
         lock.confirm_held()
+        # On the run, so the Runs list and `alchemiser status` tell a trading day from a plan-only one.
+        context.instance.add_run_tags(
+            context.run.run_id,
+            run_tags(result, rebalance_plan),
+        )
         return dg.Output(
             result,
             metadata={

@@ -165,6 +165,7 @@ def _replay_result(
             {
                 "strategy": REPLAY_NAME,
                 "share": 1.0,
+                "trading": "as recorded: trades on each dated row",
                 "threshold": None,
                 "rebalances": decisions,
                 "sleeve_total_return": stats.total_return,

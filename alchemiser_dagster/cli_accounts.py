@@ -66,3 +66,28 @@ def workspace_command(path: Path | None, working_directory: str) -> None:
     """Print a workspace.yaml with one code location per account."""
     loaded = load_accounts(_accounts_file(path))
     click.echo(workspace_yaml(loaded.names, working_directory), nl=False)
+
+
+@accounts.command("pools")
+@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--limit", default=1, show_default=True, type=click.IntRange(min=1))
+def pools_command(path: Path | None, limit: int) -> None:
+    """Create each account's broker pool in the Dagster instance (DAGSTER_HOME), once, before
+    the first run.
+
+    Dagster creates a pool from `default_limit` only when it first sees a queued run using it,
+    and in that same pass it does not yet block on it: runs of one account queued together
+    (a backfill on a new instance) would all start. A pool that already exists keeps its limit.
+    """
+    import dagster as dg
+
+    loaded = load_accounts(_accounts_file(path))
+    with dg.DagsterInstance.get() as instance:
+        existing = instance.event_log_storage.get_concurrency_keys()
+        for account in loaded.accounts:
+            if account.pool in existing:
+                slots = instance.event_log_storage.get_concurrency_info(account.pool).slot_count
+                click.echo(f"{account.pool}: exists, limit {slots}")
+                continue
+            instance.event_log_storage.set_concurrency_slots(account.pool, limit)
+            click.echo(f"{account.pool}: created, limit {limit}")

@@ -4,7 +4,7 @@ every account's result its own.
 
 The real pieces: `dagster dev` (webserver + daemon: backfills, the run queue, run
 monitoring) on the production dagster.yaml, one code location per account from
-`alchemiser accounts workspace`, the backfill launched through the webserver's GraphQL API
+`alchemiser accounts workspace`, each account's pool created by `alchemiser accounts pools`, the backfill launched through the webserver's GraphQL API
 (what the UI's "Launch backfill" sends), runs in subprocesses of the code servers.
 """
 
@@ -121,6 +121,11 @@ def test_five_accounts_in_one_backfill(prod_home: Path, tmp_path: Path, monkeypa
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     (tmp_path / "workspace.yaml").write_text(workspace_yaml(ACCOUNTS, str(ROOT)))
+    # The deploy step that creates each account's pool before the first run (see the command).
+    alchemiser = Path(sys.executable).parent / "alchemiser"
+    pools = subprocess.run([str(alchemiser), "accounts", "pools"], capture_output=True, text=True, check=False)
+    assert pools.returncode == 0, pools.stderr
+    assert pools.stdout.splitlines() == [f"broker-{name}: created, limit 1" for name in ACCOUNTS]
     selection = [{"path": path} for name in ACCOUNTS for path in daily_asset_keys(name)]
 
     port = free_port()

@@ -103,6 +103,28 @@ def wait_for_locations(port: int, process: subprocess.Popen[bytes], log: Path, d
     pytest.fail(f"code locations did not load:\n{log.read_text()[-4000:]}")
 
 
+def failed_steps(home: Path, backfill_id: str) -> list[str]:
+    """Each failed run of the backfill with its step failures, for the assertion message."""
+    from dagster import DagsterEventType
+
+    lines = []
+    with loaded(home) as instance:
+        for record in instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id})):
+            run = record.dagster_run
+            if run.status == DagsterRunStatus.SUCCESS:
+                continue
+            lines.append(f"{run.run_id} {run.tags.get('dagster/partition')} {run.status}")
+            for kind in (DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE):
+                for entry in instance.all_logs(run.run_id, of_type=kind):
+                    lines.append(f"  {entry.step_key}: {entry.user_message[:1000]}")
+                    error = entry.dagster_event.event_specific_data  # type: ignore[union-attr]
+                    cause = getattr(error, "error", None)
+                    while cause is not None:
+                        lines.append(f"    {cause.message[:2000]}")
+                        cause = cause.cause
+    return lines
+
+
 def daily_asset_keys(name: str) -> list[list[str]]:
     from alchemiser_dagster.accounts_definitions import definitions_for
 
@@ -155,7 +177,8 @@ def test_five_accounts_in_one_backfill(prod_home: Path, tmp_path: Path, monkeypa
                 break
             time.sleep(5)
         wall = time.monotonic() - started
-        assert status == "COMPLETED_SUCCESS", (status, log.read_text()[-6000:])
+        if status != "COMPLETED_SUCCESS":
+            pytest.fail("\n".join([f"backfill {status}", *failed_steps(prod_home, backfill_id), log.read_text()[-3000:]]))
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -35,8 +35,6 @@ def template_entries(folder: Traversable, prefix: PurePosixPath = TOP) -> list[P
 
 def scaffold(target: Path, force: bool) -> list[Path]:
     """Write the template into `target`; return the files written. Refuses to overwrite unless forced."""
-    if target.exists() and not target.is_dir():
-        raise click.UsageError(f"{target} exists and is not a folder")
     root = template_files()
     entries = [*template_entries(root), PurePosixPath(GITIGNORE)]
     destinations = [target.joinpath(*entry.parts) for entry in entries]

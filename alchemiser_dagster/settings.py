@@ -35,7 +35,7 @@ from alchemiser_dagster.domain.execution.engine import ExecutionSettings
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings
 from alchemiser_dagster.domain.risk.limits import RiskLimits
 from alchemiser_dagster.notify.settings import AlertSettings
-from alchemiser_dagster.project import project_path, project_root
+from alchemiser_dagster.project import HOME_VARIABLE, project_path, project_root
 from alchemiser_dagster.secrets import validate_reference
 
 DEFAULT_SETTINGS_FILE = "alchemiser.toml"
@@ -117,7 +117,10 @@ def settings_file() -> Path | None:
         if not path.is_file():
             raise ConfigError(f"ALCHEMISER_SETTINGS_FILE={named}: no such file")
         return path
-    default = project_path(DEFAULT_SETTINGS_FILE)
+    # Named as the user knows it: relative when the project is the working directory.
+    default = (
+        project_path(DEFAULT_SETTINGS_FILE) if HOME_VARIABLE in os.environ else Path(DEFAULT_SETTINGS_FILE)
+    )
     return default if default.is_file() else None
 
 
@@ -126,7 +129,7 @@ ENV_PREFIX = "ALCHEMISER_"
 OTHER_VARIABLES = frozenset(
     {
         "ALCHEMISER_SETTINGS_FILE",
-        "ALCHEMISER_HOME",
+        HOME_VARIABLE,
         "ALCHEMISER_LOCATION",
         "ALCHEMISER_CORPUS",
         "ALCHEMISER_SHARED",

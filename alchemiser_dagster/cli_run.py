@@ -23,7 +23,8 @@ from alchemiser_dagster.domain.execution.outcome import orders_line
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllocation
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
 from alchemiser_dagster.pipeline.failures import failure_reasons
-from alchemiser_dagster.project import dagster_home
+from alchemiser_dagster.project import HOME_VARIABLE, dagster_home
+from alchemiser_dagster.settings import load_settings
 
 NEW_YORK = ZoneInfo("America/New_York")
 # The terminal shows the summary; every event (stack traces included) stays in the run's
@@ -155,6 +156,12 @@ def run(session: dt.datetime | None, config: Path | None, as_json: bool) -> None
 @click.command()
 def demo() -> None:
     """The embedded default end to end: stand-in broker, generated data, one daily run."""
+    config = load_settings().config
+    if not config.exists():  # most likely a fresh install run outside any project
+        raise click.UsageError(
+            f"{config} does not exist: `alchemiser init` creates a project here"
+            f" (or set {HOME_VARIABLE} to the project folder)"
+        )
     run_daily(None, None, as_json=False)
     click.echo(
         "\nOpen the Dagster UI with `alchemiser ui` (http://127.0.0.1:3000) to see every asset, check"

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 import alchemiser_dagster
 from alchemiser_dagster.cli_init import init
+from alchemiser_dagster.cli_run import demo
 from alchemiser_dagster.domain.errors import ConfigError
 from alchemiser_dagster.domain.strategy.config import load_allocation_config
 from alchemiser_dagster.project import dagster_home, template_files
@@ -139,3 +140,11 @@ def test_a_dangling_instance_settings_link_is_named(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with pytest.raises(ConfigError, match=r"dagster\.yaml links to .*gone\.yaml, which does not exist"):
         dagster_home()
+
+
+def test_the_demo_outside_a_project_says_how_to_make_one() -> None:
+    result = CliRunner().invoke(demo, [])
+    assert result.exit_code == 2
+    assert str(Path.cwd() / "strategies" / "allocations.prod.json") in result.output
+    assert "`alchemiser init` creates a project here" in result.output
+    assert not (Path.cwd() / ".dagster_home").exists()  # stopped before touching anything

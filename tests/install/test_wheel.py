@@ -1,8 +1,9 @@
 """The wheel as a user installs it: built from the sources, installed without extras into a
 clean venv, then `alchemiser init . && alchemiser demo` in an empty folder.
 
-Packages come from uv's cache or the package registry; nothing else is reached. The
-figures (build, install, init, demo) are printed: run with `-s` to see them.
+Dependencies are pinned to uv.lock's versions and come from uv's cache or the package
+registry; nothing else is reached. The figures (build, install, init and demo) are printed:
+run with `-s` to see them.
 """
 
 import os
@@ -61,10 +62,26 @@ def test_the_wheel_installs_without_extras_and_runs_the_demo_in_its_own_project(
         sh(UV, "build", "--wheel", "--quiet", "-o", tmp_path / "dist", source, cwd=tmp_path)
     (wheel,) = (tmp_path / "dist").glob("alchemiser_dagster-*.whl")
 
+    # The versions of uv.lock (without extras) as constraints: the set the suite ran with, in uv's
+    # cache, so the install neither drifts with new releases nor downloads much.
+    pins = tmp_path / "constraints.txt"
+    sh(UV, "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "--quiet",
+       "--format", "requirements-txt", "-o", pins, cwd=ROOT)  # fmt: skip
     venv = tmp_path / "venv"
     with timed(figures, "clean-venv install"):
         sh(UV, "venv", "--quiet", "--python", sys.executable, venv, cwd=tmp_path)
-        sh(UV, "pip", "install", "--quiet", "--python", venv / "bin" / "python", wheel, cwd=tmp_path)
+        sh(
+            UV,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            venv / "bin" / "python",
+            "-c",
+            pins,
+            wheel,
+            cwd=tmp_path,
+        )
     where = sh(
         venv / "bin" / "python", "-c", "import alchemiser_dagster as a; print(a.__file__)", cwd=tmp_path
     )
@@ -77,7 +94,6 @@ def test_the_wheel_installs_without_extras_and_runs_the_demo_in_its_own_project(
     with timed(figures, "init && demo"):
         wrote = sh(alchemiser, "init", ".", cwd=project)
         demo = sh(alchemiser, "demo", cwd=project)
-    print("\n" + "\n".join(f"{name}: {seconds:.1f} s" for name, seconds in figures.items()))
 
     assert "strategies/allocations.prod.json" in wrote.stdout and "alchemiser demo" in wrote.stdout
     assert (project / "strategies" / "allocations.prod.json").read_bytes() == (
@@ -106,3 +122,4 @@ def test_the_wheel_installs_without_extras_and_runs_the_demo_in_its_own_project(
         if p.name in {".alchemiser", ".dagster_home", "strategies"} and not p.is_relative_to(template)
     ]  # fmt: skip
     assert strays == [], strays
+    print("\n" + "\n".join(f"{name}: {seconds:.1f} s" for name, seconds in figures.items()))

@@ -23,7 +23,7 @@ from alchemiser_dagster.domain.execution.outcome import orders_line
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllocation
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
 from alchemiser_dagster.pipeline.failures import failure_reasons
-from alchemiser_dagster.project import HOME_VARIABLE, dagster_home
+from alchemiser_dagster.project import HOME_VARIABLE, dagster_home, project_root
 from alchemiser_dagster.settings import load_settings
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -159,8 +159,8 @@ def demo() -> None:
     config = load_settings().config
     if not config.exists():  # most likely a fresh install run outside any project
         raise click.UsageError(
-            f"{config} does not exist: `alchemiser init` creates a project here"
-            f" (or set {HOME_VARIABLE} to the project folder)"
+            f"{config} does not exist: is {project_root()} a project? `alchemiser init` creates one"
+            f" (the project folder is {HOME_VARIABLE} when set, else the current folder)"
         )
     run_daily(None, None, as_json=False)
     click.echo(

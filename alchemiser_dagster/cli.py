@@ -18,6 +18,7 @@ from alchemiser_dagster.cli_backtest import backtest
 from alchemiser_dagster.cli_compare import compare
 from alchemiser_dagster.cli_convert import convert
 from alchemiser_dagster.cli_data import data
+from alchemiser_dagster.cli_init import init
 from alchemiser_dagster.cli_killswitch import killswitch
 from alchemiser_dagster.cli_ledger import ledger
 from alchemiser_dagster.cli_plan import plan
@@ -34,8 +35,9 @@ from alchemiser_dagster.domain.strategy.config import load_allocation_config
 from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator
 from alchemiser_dagster.domain.strategy.history import MarketHistory
 from alchemiser_dagster.domain.strategy.render import rounded_weights, trace_text, weights_table
+from alchemiser_dagster.project import project_path
 
-DEFAULT_CONFIG = Path("strategies/allocations.prod.json")
+DEFAULT_CONFIG = ("strategies", "allocations.prod.json")  # in the project folder
 
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -158,7 +160,12 @@ def eval_command(
 
 
 @strategy.command("allocate")
-@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path), default=DEFAULT_CONFIG)
+@click.argument(
+    "config_path",
+    metavar="CONFIG",
+    type=click.Path(path_type=Path),
+    default=lambda: project_path(*DEFAULT_CONFIG),
+)
 @click.option(
     "--bars", "bars_path", type=click.Path(path_type=Path), required=True, help="Daily bars (parquet)."
 )
@@ -205,6 +212,7 @@ cli.add_command(status)
 cli.add_command(ui)
 cli.add_command(ledger)
 cli.add_command(storage)
+cli.add_command(init)
 
 
 def main() -> None:

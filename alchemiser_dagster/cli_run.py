@@ -1,6 +1,6 @@
 """`alchemiser run` and `alchemiser demo`: the daily job for one session, from the terminal.
 
-The run is a real Dagster run in the instance under DAGSTER_HOME (the repo's
+The run is a real Dagster run in the instance under DAGSTER_HOME (the project's
 `.dagster_home` unless set), so it shows up in the UI next to scheduled runs.
 
 Exit status: 0 when the run succeeded and its execution is SUCCESS, PLAN_ONLY or HALTED;
@@ -23,8 +23,9 @@ from alchemiser_dagster.domain.execution.outcome import orders_line
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllocation
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
 from alchemiser_dagster.pipeline.failures import failure_reasons
+from alchemiser_dagster.project import HOME_VARIABLE, dagster_home, project_root
+from alchemiser_dagster.settings import load_settings
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 NEW_YORK = ZoneInfo("America/New_York")
 # The terminal shows the summary; every event (stack traces included) stays in the run's
 # log in the UI. Dagster's console logger would print each failure's traceback twice.
@@ -32,16 +33,6 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # Said on the terminal as it happens: a run waiting for another run's execution lock.
 LIVE_LOGGERS = ("alchemiser.lock",)
 FAILED_EXECUTIONS = ("FAILED", "PARTIAL")
-
-
-def dagster_home() -> Path:
-    """DAGSTER_HOME (the repo's `.dagster_home` by default), holding the repo's dagster.yaml."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home")))
-    home.mkdir(parents=True, exist_ok=True)
-    settings = home / "dagster.yaml"
-    if not settings.exists() and (REPO_ROOT / "dagster.yaml").exists():
-        settings.symlink_to(REPO_ROOT / "dagster.yaml")
-    return home
 
 
 def _summary(
@@ -165,7 +156,14 @@ def run(session: dt.datetime | None, config: Path | None, as_json: bool) -> None
 @click.command()
 def demo() -> None:
     """The embedded default end to end: stand-in broker, generated data, one daily run."""
+    config = load_settings().config
+    if not config.exists():  # most likely a fresh install run outside any project
+        raise click.UsageError(
+            f"{config} does not exist: is {project_root()} a project? `alchemiser init` creates one"
+            f" (the project folder is {HOME_VARIABLE} when set, else the current folder)"
+        )
     run_daily(None, None, as_json=False)
     click.echo(
-        "\nOpen the Dagster UI with `make ui` (http://127.0.0.1:3000) to see every asset, check and run."
+        "\nOpen the Dagster UI with `alchemiser ui` (http://127.0.0.1:3000) to see every asset, check"
+        " and run."
     )

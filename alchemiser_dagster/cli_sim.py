@@ -12,6 +12,7 @@ import click
 
 from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
 from alchemiser_dagster.domain.marketdata.bars import read_bars
+from alchemiser_dagster.project import project_path
 from alchemiser_dagster.signals import raise_keyboard_interrupt_on_stop_signals
 
 
@@ -39,8 +40,8 @@ def _cash(ctx: click.Context, param: click.Parameter, value: str) -> Decimal:
     "--state",
     "state_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".alchemiser/sim"),
-    show_default=True,
+    default=lambda: project_path(".alchemiser", "sim"),
+    show_default=".alchemiser/sim in the project folder",
     help="State directory (sim.sqlite3); an existing state is resumed.",
 )
 @click.option(

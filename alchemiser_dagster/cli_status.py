@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from alchemiser_dagster.cli_run import dagster_home
 from alchemiser_dagster.control.killswitch_store import KillSwitchStore
 from alchemiser_dagster.domain.execution.outcome import ITEMS_TAG, NOTIONAL_TAG, ORDERS_TAG, OUTCOME_TAG
 from alchemiser_dagster.domain.risk.killswitch import KillSwitchLog
+from alchemiser_dagster.project import dagster_home
 from alchemiser_dagster.settings import Settings, load_settings, settings_file
 
 if TYPE_CHECKING:

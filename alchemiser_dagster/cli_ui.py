@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from alchemiser_dagster.project import HOME_VARIABLE, dagster_home, project_path
 from alchemiser_dagster.signals import on_stop_signals
 
 
@@ -25,11 +26,14 @@ from alchemiser_dagster.signals import on_stop_signals
     "-w",
     "--workspace",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=Path("workspace.yaml"),
-    show_default=True,
+    default=lambda: project_path("workspace.yaml"),
+    show_default="workspace.yaml in the project folder",
 )
 def ui(host: str, port: int, workspace: Path) -> None:
     """Serve the Dagster UI and run the daemon (schedules, sensors, queued runs) until stopped."""
+    # The code server and its runs resolve default paths from the project: the workspace's folder.
+    os.environ.setdefault(HOME_VARIABLE, str(workspace.resolve().parent))
+    dagster_home()  # the project's instance (run history, dagster.yaml) unless DAGSTER_HOME is set
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
     stopping: list[int] = []

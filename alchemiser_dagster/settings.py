@@ -3,7 +3,9 @@
 Sources, highest first: environment variables (``ALCHEMISER_<NAME>``, nested groups with
 ``__``, e.g. ``ALCHEMISER_RISK__MAX_ORDER_USD=25000``), then a TOML file
 (``ALCHEMISER_SETTINGS_FILE``, default ``alchemiser.toml`` in the working directory when
-it exists), then the spec's defaults. A bad value fails with a message naming the
+it exists), then the spec's defaults. Default paths, the default settings file and relative
+paths given in settings lie in the project folder (``ALCHEMISER_HOME``, else the working
+directory; see ``project.py``), never in the installed package. A bad value fails with a message naming the
 setting and where it came from (the variable, or the TOML file and key). Broker keys are
 not settings: they stay in environment variables and reach the broker only at run time,
 so a value rejected for a key-like setting (``*_secret``, ``*key*``, ``*password*``,
@@ -33,9 +35,9 @@ from alchemiser_dagster.domain.execution.engine import ExecutionSettings
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings
 from alchemiser_dagster.domain.risk.limits import RiskLimits
 from alchemiser_dagster.notify.settings import AlertSettings
+from alchemiser_dagster.project import HOME_VARIABLE, project_path, project_root
 from alchemiser_dagster.secrets import validate_reference
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS_FILE = "alchemiser.toml"
 
 Mode = Literal["embedded", "paper", "live"]
@@ -54,9 +56,9 @@ class Settings(BaseSettings):
     )
 
     mode: Mode = "embedded"
-    config: Path = REPO_ROOT / "strategies" / "allocations.prod.json"
-    storage: str = str(REPO_ROOT / ".alchemiser" / "storage")
-    sim_state: Path = REPO_ROOT / ".alchemiser" / "sim"
+    config: Path = Field(default_factory=lambda: project_path("strategies", "allocations.prod.json"))
+    storage: str = Field(default_factory=lambda: str(project_path(".alchemiser", "storage")))
+    sim_state: Path = Field(default_factory=lambda: project_path(".alchemiser", "sim"))
     sim_date: dt.date | None = None
     sim_time: dt.time = dt.time(15, 45)
     broker_url: str | None = None
@@ -71,12 +73,24 @@ class Settings(BaseSettings):
     risk: RiskLimits = RiskLimits()
     execution: ExecutionSettings = ExecutionSettings()
     alerts: AlertSettings = AlertSettings()
-    log_dir: Path = REPO_ROOT / ".alchemiser" / "logs"
+    log_dir: Path = Field(default_factory=lambda: project_path(".alchemiser", "logs"))
     log_json_stderr: bool = False
     report_history_sessions: int = Field(default=30, ge=1, le=500)
     # Days a stored asset value is kept; None keeps everything. Applied only by
     # `alchemiser storage prune`, never by a run.
     storage_retention_days: int | None = Field(default=None, ge=1)
+
+    @field_validator("config", "sim_state", "log_dir", "accounts_file")
+    @classmethod
+    def _in_the_project(cls, value: Path | None) -> Path | None:
+        """A relative path means the same file from any working directory: the project's."""
+        return value if value is None else project_root() / value
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_in_the_project(cls, value: str) -> str:
+        """A local relative base lies in the project folder; a URL (s3://...) is kept as is."""
+        return value if "://" in value else str(project_root() / value)
 
     @field_validator("api_key_secret", "secret_key_secret")
     @classmethod
@@ -96,14 +110,17 @@ class Settings(BaseSettings):
 
 
 def settings_file() -> Path | None:
-    """The TOML file in effect: ALCHEMISER_SETTINGS_FILE (must exist), else ./alchemiser.toml if present."""
+    """The TOML file in effect: ALCHEMISER_SETTINGS_FILE (must exist), else the project's alchemiser.toml."""
     named = os.environ.get("ALCHEMISER_SETTINGS_FILE")
     if named:
         path = Path(named)
         if not path.is_file():
             raise ConfigError(f"ALCHEMISER_SETTINGS_FILE={named}: no such file")
         return path
-    default = Path(DEFAULT_SETTINGS_FILE)
+    # Named as the user knows it: relative when the project is the working directory.
+    default = (
+        project_path(DEFAULT_SETTINGS_FILE) if HOME_VARIABLE in os.environ else Path(DEFAULT_SETTINGS_FILE)
+    )
     return default if default.is_file() else None
 
 
@@ -112,6 +129,7 @@ ENV_PREFIX = "ALCHEMISER_"
 OTHER_VARIABLES = frozenset(
     {
         "ALCHEMISER_SETTINGS_FILE",
+        HOME_VARIABLE,
         "ALCHEMISER_LOCATION",
         "ALCHEMISER_CORPUS",
         "ALCHEMISER_SHARED",

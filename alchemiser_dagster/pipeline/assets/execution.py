@@ -19,6 +19,7 @@ from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllo
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation, reconcile
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
 from alchemiser_dagster.pipeline.resources import BrokerResource, ExecutionLockResource, SettingsResource
+from alchemiser_dagster.pipeline.retries import retry_when_retryable
 
 # Captured into the run's log (a managed logger) and printed live by `alchemiser run`.
 lock_log = logging.getLogger("alchemiser.lock")
@@ -28,6 +29,7 @@ def build_execution_result_asset(pool: str) -> dg.AssetsDefinition:
     """execution_result, in the broker pool of its account."""
 
     @dg.asset(partitions_def=nyse_sessions, group_name="execution", pool=pool)
+    @retry_when_retryable()
     def execution_result(
         context: dg.AssetExecutionContext,
         rebalance_plan: RebalancePlan,
@@ -138,6 +140,7 @@ def build_reconciliation_asset(pool: str) -> dg.AssetsDefinition:
     """reconciliation (re-reads the account), in the broker pool of its account."""
 
     @dg.asset(partitions_def=nyse_sessions, group_name="execution", pool=pool)
+    @retry_when_retryable()
     def reconciliation(
         target_allocation: TargetAllocation, execution_result: ExecutionResult, broker: BrokerResource
     ) -> dg.Output[Reconciliation]:

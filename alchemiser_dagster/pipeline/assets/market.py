@@ -10,9 +10,11 @@ from alchemiser_dagster.domain.strategy.allocation import required_market_data
 from alchemiser_dagster.pipeline.metadata import session_of
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
 from alchemiser_dagster.pipeline.resources import BrokerResource, SettingsResource
+from alchemiser_dagster.pipeline.retries import retry_when_retryable
 
 
 @dg.asset(partitions_def=nyse_sessions, group_name="market", kinds={"pandas"})
+@retry_when_retryable()
 def market_bars(
     context: dg.AssetExecutionContext, broker: BrokerResource, settings: SettingsResource
 ) -> dg.Output[pd.DataFrame]:

@@ -32,6 +32,7 @@ from alchemiser_dagster.pipeline.io_manager import ModelIOManager
 from alchemiser_dagster.pipeline.metadata import session_of, weights_table
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
 from alchemiser_dagster.pipeline.resources import BrokerResource, SettingsResource
+from alchemiser_dagster.pipeline.retries import retry_when_retryable
 
 LAST_TARGET_LOOKBACK = 10  # sessions searched back for a strategy's last good weights
 SLEEVES_LOOKBACK = 10  # sessions searched back for the last stored sleeve book
@@ -206,6 +207,7 @@ def build_account_snapshot_asset(pool: str) -> dg.AssetsDefinition:
     """account_snapshot, in the broker pool of its account (one broker user at a time)."""
 
     @dg.asset(partitions_def=nyse_sessions, group_name="account", pool=pool)
+    @retry_when_retryable()
     def account_snapshot(
         context: dg.AssetExecutionContext, target_allocation: TargetAllocation, broker: BrokerResource
     ) -> dg.Output[AccountSnapshot]:

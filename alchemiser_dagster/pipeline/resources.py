@@ -22,6 +22,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from alchemiser_dagster.broker.alpaca import AlpacaBroker
+from alchemiser_dagster.broker.pacing import PacedBroker
 from alchemiser_dagster.broker.session import check_live_confirm, open_broker_session
 from alchemiser_dagster.broker.simulator.server import DEMO_TIME, SimulatorServer
 from alchemiser_dagster.control.alert_log import AlertLog
@@ -30,7 +31,6 @@ from alchemiser_dagster.control.execution_lock import ExecutionLock, session_loc
 from alchemiser_dagster.control.lease import Busy
 from alchemiser_dagster.domain.broker import Broker
 from alchemiser_dagster.domain.errors import ConfigError
-from alchemiser_dagster.domain.execution.pacing import PacedBroker
 from alchemiser_dagster.domain.strategy.config import AllocationConfig, load_allocation_config
 from alchemiser_dagster.notify.notifier import Notifier
 from alchemiser_dagster.notify.settings import AlertSettings

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from alchemiser_dagster.broker.alpaca import AlpacaBroker
+from alchemiser_dagster.broker.pacing import PacedBroker, SlidingWindowLimiter
 from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
 from alchemiser_dagster.domain.broker import Broker, OrderRequest
 from alchemiser_dagster.domain.errors import (
@@ -22,7 +23,6 @@ from alchemiser_dagster.domain.errors import (
     OrderRejected,
     RateLimited,
 )
-from alchemiser_dagster.domain.execution.pacing import PacedBroker, SlidingWindowLimiter
 
 D = dt.date(2024, 6, 28)
 

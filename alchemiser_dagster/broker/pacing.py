@@ -16,7 +16,8 @@ policy:
   request carries the same ``client_order_id`` (a duplicate would be refused, never
   doubled). After ``max_rate_limit_retries`` retries the last `RateLimited` is raised.
 - Every other error (`BrokerUnavailable`, `AmbiguousSubmit`, `OrderRejected`, ...) passes
-  through unchanged on its first occurrence: their retry policies live elsewhere.
+  through unchanged on its first occurrence: the step retries of `pipeline/retries.py` take
+  the retryable ones, the execution engine looks an ambiguous submit up by client id.
 
 Sleep and clock are injected, so tests never wait in real time. The window's bookkeeping
 is in the limiter's own time: a slot granted after a pacing sleep is dated at the moment

@@ -1,7 +1,7 @@
 """`PacedBroker`: a `Broker` that stays under the request budget and backs off on 429.
 
 The portfolio-execution spec: "429: back off, honouring Retry-After / X-Ratelimit-Reset;
-stay under 200 requests/min". The adapter (`broker/alpaca.py`) makes exactly one HTTP
+stay under 200 requests/min". The adapter (`broker/alpaca/`) makes exactly one HTTP
 request per call and turns a 429 into `RateLimited` with the server's hint in
 ``retry_after`` (from ``Retry-After`` or ``X-Ratelimit-Reset``); this wrapper owns the
 policy:

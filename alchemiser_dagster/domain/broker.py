@@ -1,6 +1,6 @@
 """What the domain needs from a broker: typed records and one small protocol.
 
-`broker/alpaca.py` implements `Broker` over alpaca-py; the domain and its tests never
+`broker/alpaca/` implements `Broker` over alpaca-py; the domain and its tests never
 see the SDK. Money and quantities are Decimal, parsed from the broker's strings at the
 adapter. Timestamps are timezone-aware.
 """

@@ -15,7 +15,8 @@ def test_a_dense_schedule_is_survived(tmp_path: Path) -> None:
     ]
     ok, verdict, runs = run_schedule(tmp_path, schedule)
     assert ok and verdict.holds, verdict
-    assert runs >= 2  # the account read failed the first run: the rerun finished the day
+    # The account read's 5xx is retried inside the run (a step retry): no rerun is needed.
+    assert runs == 1
 
 
 @pytest.mark.parametrize("fill_model", ["paper_like", "partial", "immediate"])

@@ -11,6 +11,8 @@ from pathlib import Path
 import dagster as dg
 
 from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
+from alchemiser_dagster.control.execution_journal import ExecutionJournal
+from alchemiser_dagster.control.execution_lock import session_lock
 from alchemiser_dagster.definitions import build_definitions
 from alchemiser_dagster.domain.execution.models import ExecutionResult
 from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME
@@ -120,3 +122,9 @@ def test_a_retried_execution_adopts_the_order_its_first_attempt_placed(tmp_path:
     assert execution.status == "SUCCESS" and execution.orders_adopted >= 1
     verdict = check(tmp_path, SESSION.isoformat())
     assert verdict.holds, verdict
+    # The run kept its execution lock across the attempts and released it at its end.
+    account = result.asset_value("rebalance_plan").account_number
+    journal = ExecutionJournal(str(tmp_path / "storage"))
+    after = session_lock(journal, SESSION, account, wait_seconds=0, stale_seconds=600)
+    after.acquire("the-next-run")  # raises ExecutionLocked if the retried run still held it
+    after.release()

@@ -9,6 +9,7 @@ A workspace entry names the account as the attribute to load:
 `alchemiser accounts workspace` prints such a workspace for every account of the file.
 Each location builds only its own account's graph, in its own process, so accounts never
 share a broker resource, and an asset backfill over several accounts runs per account.
+Nothing is built at import, the default location's graph never (definitions.py is lazy).
 """
 
 import dagster as dg

@@ -1,9 +1,13 @@
-"""The one Dagster `Definitions` object: the daily graph for the configured allocation.
+"""The Dagster code location: the daily graph for the configured allocation.
 
-The settings (mode, allocation config, storage base, limits) are read once, here;
-assets never look at the mode (see pipeline/resources.py). With an account (one code
-location per account of an accounts file, see accounts.py) every asset and check key gets
-the prefix `<account>/` and the broker steps use the pool `broker-<account>`.
+`defs` is lazy (`@dg.definitions`): importing this module builds nothing, so the account
+locations (accounts_definitions.py), the CLI and the tests import `build_definitions`
+without reading the default settings; Dagster (`dg dev`, `dg check defs`, a code server)
+calls it when it loads the location. The settings (mode, allocation config, storage base,
+limits) are read once, there; assets never look at the mode (see pipeline/resources.py).
+With an account (one code location per account of an accounts file, see accounts.py)
+every asset and check key gets the prefix `<account>/` and the broker steps use the pool
+`broker-<account>`.
 """
 
 import dagster as dg
@@ -98,4 +102,7 @@ def with_key_prefix(
     return prefixed, prefixed_checks
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The default location (no account), built from the settings in effect when loaded."""
+    return build_definitions()

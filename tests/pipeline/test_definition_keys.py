@@ -30,7 +30,9 @@ def definition_keys(defs: dg.Definitions) -> dict[str, list[str]]:
     graph = repository.asset_graph
     return {
         "assets": sorted(key.to_user_string() for key in graph.get_all_asset_keys()),
-        "asset_checks": sorted(f"{key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys),
+        "asset_checks": sorted(
+            f"{key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys
+        ),
         "jobs": sorted(repository.job_names),
         "schedules": sorted(s.name for s in repository.schedule_defs),
         "sensors": sorted(s.name for s in repository.sensor_defs),

@@ -1,4 +1,5 @@
-"""The code location loads: `dagster dev` and the webserver start from this object."""
+"""The code location loads: `dg dev`, `dagster dev` and the webserver start from `defs`
+(a lazy `@dg.definitions` function, called here as Dagster's loader calls it)."""
 
 import os
 import subprocess
@@ -6,13 +7,19 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
-from alchemiser_dagster.definitions import defs
+from alchemiser_dagster.definitions import defs as load_defs
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_definitions_load() -> None:
+@pytest.fixture(scope="module")
+def defs() -> dg.Definitions:
+    return load_defs()
+
+
+def test_definitions_load(defs: dg.Definitions) -> None:
     assert isinstance(defs, dg.Definitions)
     defs.get_repository_def()  # resolves every asset, job and resource; raises if inconsistent
 
@@ -34,7 +41,7 @@ def test_dagster_definitions_validate_passes(tmp_path: Path) -> None:
     assert "Validation successful for code location alchemiser" in result.stdout + result.stderr
 
 
-def test_daily_job_covers_the_whole_graph() -> None:
+def test_daily_job_covers_the_whole_graph(defs: dg.Definitions) -> None:
     job = defs.resolve_job_def("daily_rebalance_job")
     keys = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
     assert keys >= {

@@ -1,10 +1,11 @@
-"""``alchemiser ui``: the Dagster UI and daemon (`dagster dev`) that stop cleanly on SIGTERM.
+"""``alchemiser ui``: the Dagster UI and daemon (`dg dev`) that stop cleanly on SIGTERM.
 
-`dagster dev` shuts its webserver and daemon down on Ctrl-C (a KeyboardInterrupt), but a
+`dg dev -w <workspace>` (what superseded `dagster dev`; the workspace may list one location
+per account) shuts its webserver and daemon down on Ctrl-C (a KeyboardInterrupt), but a
 SIGTERM (`docker stop`, systemd, `kill`) ends it at once and leaves both children running,
 and started in the background it inherits SIGINT as ignored. This command runs it as a
 child in its own session (default signal dispositions) and turns either signal into
-the one interrupt `dagster dev` handles, then waits for its orderly shutdown.
+the one interrupt `dg dev` handles, then waits for its orderly shutdown.
 """
 
 import os
@@ -34,8 +35,8 @@ def ui(host: str, port: int, workspace: Path) -> None:
     # The code server and its runs resolve default paths from the project: the workspace's folder.
     os.environ.setdefault(HOME_VARIABLE, str(workspace.resolve().parent))
     dagster_home()  # the project's instance (run history, dagster.yaml) unless DAGSTER_HOME is set
-    dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
+    dg = Path(sys.executable).with_name("dg")
+    command = [str(dg), "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
     stopping: list[int] = []
     child: subprocess.Popen[bytes] | None = None
 
@@ -44,13 +45,13 @@ def ui(host: str, port: int, workspace: Path) -> None:
             raise KeyboardInterrupt(signal.Signals(signum).name)
         if not stopping:
             click.echo("alchemiser ui: stopping the Dagster UI and daemon...", err=True)
-            child.send_signal(signal.SIGINT)  # dagster dev's orderly shutdown
+            child.send_signal(signal.SIGINT)  # dg dev's orderly shutdown
         else:  # asked again while it shuts down: end its whole session now
             os.killpg(child.pid, signal.SIGKILL)
         stopping.append(signum)
 
     # Installed before the child starts: a handler (unlike an inherited SIG_IGN) is reset
-    # to the default across exec, so `dagster dev` installs its own interrupt handling.
+    # to the default across exec, so `dg dev` installs its own interrupt handling.
     on_stop_signals(stop)
     child = subprocess.Popen(command, start_new_session=True)
     try:

@@ -136,3 +136,4 @@ def test_alchemiser_ui_stops_the_webserver_and_daemon_on_the_signal(
     leftovers = sorted(pid for pid in started if alive(pid))
     assert not leftovers, f"processes left running: {leftovers}\n{output[-3000:]}"
     assert "Dagster services shut down" in output
+    assert "Use 'dg dev' instead" not in output  # runs `dg dev`, not the superseded `dagster dev`

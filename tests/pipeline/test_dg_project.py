@@ -107,7 +107,7 @@ def test_dg_check_defs_fails_naming_a_missing_config(tmp_path: Path) -> None:
     missing = tmp_path / "missing.json"
     done = run([str(BIN / "dg"), "check", "defs"], project_env(tmp_path, ALCHEMISER_CONFIG=str(missing)))
     output = done.stdout + done.stderr
-    assert done.returncode != 0, output
+    assert done.returncode == 1, output
     assert str(missing) in output
     assert "All definitions loaded successfully." not in output
 

@@ -123,7 +123,7 @@ def test_alchemiser_ui_stops_the_webserver_and_daemon_on_the_signal(
             assert time.monotonic() < deadline, "the UI never answered"
             time.sleep(1)
         started = descendants(proc.pid)
-        assert len(started) >= 3  # dagster dev, its webserver and its daemon (and code servers)
+        assert len(started) >= 3  # dg dev, its webserver and its daemon (and code servers)
         proc.send_signal(stop_signal)
         output, _ = proc.communicate(timeout=150)
     finally:

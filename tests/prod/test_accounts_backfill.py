@@ -2,7 +2,7 @@
 on PostgreSQL: one run per account and session, never two runs of one account at once,
 every account's result its own.
 
-The real pieces: `dagster dev` (webserver + daemon: backfills, the run queue, run
+The real pieces: `dg dev` (webserver + daemon: backfills, the run queue, run
 monitoring) on the production dagster.yaml, one code location per account from
 `alchemiser accounts workspace`, each account's pool created by `alchemiser accounts pools`, the backfill launched through the webserver's GraphQL API
 (what the UI's "Launch backfill" sends), runs in subprocesses of the code servers.
@@ -88,7 +88,7 @@ def write_accounts(folder: Path) -> Path:
 def wait_for_locations(port: int, process: subprocess.Popen[bytes], log: Path, deadline: float) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"dagster dev exited early:\n{log.read_text()[-4000:]}")
+            pytest.fail(f"dg dev exited early:\n{log.read_text()[-4000:]}")
         try:
             entries = graphql(port, LOCATIONS)["workspaceOrError"]["locationEntries"]  # type: ignore[index]
         except OSError:
@@ -151,11 +151,11 @@ def test_five_accounts_in_one_backfill(prod_home: Path, tmp_path: Path, monkeypa
     selection = [{"path": path} for name in ACCOUNTS for path in daily_asset_keys(name)]
 
     port = free_port()
-    log = tmp_path / "dagster-dev.log"
-    dagster = Path(sys.executable).parent / "dagster"
+    log = tmp_path / "dg-dev.log"
+    dg = Path(sys.executable).parent / "dg"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(dagster), "dev", "-w", str(tmp_path / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+            [str(dg), "dev", "-w", str(tmp_path / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
             cwd=ROOT, env={**os.environ}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     started = time.monotonic()
@@ -237,5 +237,5 @@ def test_five_accounts_in_one_backfill(prod_home: Path, tmp_path: Path, monkeypa
     assert cash_share["dan"] - cash_share["ann"] > Decimal("0.08"), cash_share
     print(
         f"five-account backfill: {len(records)} runs in {wall - (loaded_at - started):.0f} s"
-        f" (plus {loaded_at - started:.0f} s for dagster dev to load the five code locations)"
+        f" (plus {loaded_at - started:.0f} s for dg dev to load the five code locations)"
     )

@@ -18,6 +18,7 @@ import pandas as pd
 from alchemiser_dagster.domain.calendar import NEW_YORK
 
 from alchemiser_dagster.domain.execution.models import ExecutionResult, OrderOutcome
+from alchemiser_dagster.domain.execution.outcome import limit_requotes
 from alchemiser_dagster.domain.portfolio.models import (
     AccountSnapshot,
     AllocationComparison,
@@ -337,7 +338,8 @@ def build_daily_report(
     traded = ledger_notional(ledger)
     headline = (
         f"{target.session}: {execution.status} - {len(plan.items)} planned orders, "
-        f"{execution.orders_placed} placed, {execution.orders_adopted} adopted, {filled} filled; "
+        f"{execution.orders_placed} broker orders ({limit_requotes(execution)} limit re-quotes),"
+        f" {execution.orders_adopted} adopted, {filled} filled; "
         f"equity {reconciliation.equity:,.2f}"
     )
     if later_runs:

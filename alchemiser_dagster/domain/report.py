@@ -16,7 +16,6 @@ from typing import Literal
 import pandas as pd
 
 from alchemiser_dagster.domain.calendar import NEW_YORK
-
 from alchemiser_dagster.domain.execution.models import ExecutionResult, OrderOutcome
 from alchemiser_dagster.domain.execution.outcome import limit_requotes
 from alchemiser_dagster.domain.portfolio.models import (

@@ -60,7 +60,7 @@ class CodeLocation:
 def code_location(
     working_directory: Path, module_name: str = DEFINITIONS_MODULE, location_name: str = LOCATION_NAME
 ) -> CodeLocation:
-    """The location a workspace entry `python_module: {module_name, location_name, working_directory}` loads."""
+    """The location of a workspace entry `python_module: {module_name, location_name, working_directory}`."""
     origin = location_origin_from_module_name(
         module_name, attribute=None, working_directory=str(working_directory), location_name=location_name
     )

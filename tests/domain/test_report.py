@@ -90,7 +90,9 @@ def test_the_report_says_which_account_state_it_compares_with() -> None:
         slippage_usd=Decimal(0), alerts=(), equity_history=(),
     )  # fmt: skip
     # 20:45 UTC is 15:45 in New York, the same session day.
-    same_day = report.model_copy(update={"snapshot_taken_at": dt.datetime(2026, 12, 4, 20, 45, tzinfo=dt.UTC)})
+    same_day = report.model_copy(
+        update={"snapshot_taken_at": dt.datetime(2026, 12, 4, 20, 45, tzinfo=dt.UTC)}
+    )
     assert same_day.account_basis == (
         "Compared with the account of the session's day, as read at 2026-12-04 15:45 New York."
     )

@@ -57,7 +57,9 @@ def test_rerun_of_the_day_keeps_the_trading_runs_story(tmp_path: Path) -> None:
     assert report.equity_after == first.asset_value("reconciliation").equity
     assert report.status == "SUCCESS" and f"{len(plan.items)} planned orders" in report.headline
     placed = first.asset_value("execution_result")
-    assert f"{placed.orders_placed} broker orders ({limit_requotes(placed)} limit re-quotes)" in report.headline
+    assert (
+        f"{placed.orders_placed} broker orders ({limit_requotes(placed)} limit re-quotes)" in report.headline
+    )
     assert [(r.run_id, r.placed, r.adopted) for r in report.later_runs] == [
         (second.run_id, 0, len(plan.items))
     ]

@@ -44,5 +44,7 @@ def test_stored_model_reads_the_runs_own_value_and_names_what_is_missing(tmp_pat
     second = dg.materialize([answer], partition_key="2026-12-04", resources={"io_manager": storage})
     assert stored_model(storage, "answer", "2026-12-04", first.run_id) == SENT
     assert stored_model(storage, "answer", "2026-12-04", second.run_id) == SENT
-    with pytest.raises(StorageError, match=r"answer: run not-a-run stored no value for 2026-12-04 \(looked in "):
+    with pytest.raises(
+        StorageError, match=r"answer: run not-a-run stored no value for 2026-12-04 \(looked in "
+    ):
         stored_model(storage, "answer", "2026-12-04", "not-a-run")

@@ -6,9 +6,9 @@ finds a job's runs (its Runs tab, "Latest run", the overview timeline) by the
 there. Run-status sensors of the location skip them too. This module creates the run the
 way the UI's launch does (`create_valid_pipeline_run` in dagster-graphql): it records the
 location's origin as the workspace file would build it, the job's run tags plus the
-partition tag, and the job and plan snapshots. `execute_run` then runs it here on the job's
-in-process executor. The caller waits for it, as before, and the execution lock behaves
-the same way.
+partition and partition-set tags, and the job and plan snapshots. `execute_run` then runs
+it here on the job's in-process executor. The caller waits for it, as before, and the
+execution lock behaves the same way.
 
 No public Dagster API creates a run with a remote origin outside a workspace, so this
 uses the pieces a code server uses (`get_loadable_targets`, `CodePointer.from_module`,
@@ -31,7 +31,8 @@ from dagster._core.remote_origin import (
     RemoteJobOrigin,
     RemoteRepositoryOrigin,
 )
-from dagster._core.storage.tags import PARTITION_NAME_TAG
+from dagster._core.remote_representation.external_data import partition_set_snap_name_for_job_name
+from dagster._core.storage.tags import PARTITION_NAME_TAG, PARTITION_SET_TAG
 from dagster._core.workspace.load import location_origin_from_module_name
 from dagster._grpc.utils import get_loadable_targets
 from pydantic import BaseModel
@@ -78,6 +79,15 @@ def code_location(
     return CodeLocation(origin, ReconstructableRepository(pointer, executable_path=sys.executable))
 
 
+def launch_tags(job_def: dg.JobDefinition, partition: str) -> dict[str, str]:
+    """The tags the UI's partition dialog gives a run, but `dagster/from_ui` (this is not the UI)."""
+    return {
+        **job_def.run_tags,
+        PARTITION_NAME_TAG: partition,
+        PARTITION_SET_TAG: partition_set_snap_name_for_job_name(job_def.name),
+    }
+
+
 def execute_partition_run(
     location: CodeLocation,
     instance: dg.DagsterInstance,
@@ -96,7 +106,7 @@ def execute_partition_run(
         job_def,
         run_config=run_config,
         status=dg.DagsterRunStatus.NOT_STARTED,
-        tags={**job_def.run_tags, PARTITION_NAME_TAG: partition},
+        tags=launch_tags(job_def, partition),
         remote_job_origin=location.job_origin(job_name),
         job_code_origin=job.get_python_origin(),
     )

@@ -434,6 +434,7 @@ def test_the_cli_run_is_one_of_the_job_s_runs(
     launch_tags = {
         **spec.daily_job_run_tags,
         "dagster/partition": completed_run.partition,
+        "dagster/partition_set": f"{DAILY_JOB_NAME}_partition_set",
         "dagster/code_location": LOCATION_NAME,
     }
     assert launch_tags.items() <= tags.items(), tags
@@ -444,7 +445,9 @@ def test_the_cli_run_is_one_of_the_job_s_runs(
     expect(row).to_have_count(1)
     for text in (f"partition: {completed_run.partition}", "Success"):
         expect(row).to_contain_text(text)
-    expect(page.get_by_text("Latest run:", exact=True)).to_be_visible()
+    # The header's "Latest run:" links to the CLI's run.
+    latest = page.locator("xpath=//*[starts-with(normalize-space(.), 'Latest run:')]//a").first
+    expect(latest).to_have_attribute("href", f"/runs/{completed_run.run_id}")
     shot(page, "job-runs-cli-run")
 
 
@@ -507,9 +510,12 @@ def test_rerun_and_backfill_from_the_job_page(
             try:
                 assert (run.job_name, run.tags["dagster/partition"]) == (DAILY_JOB_NAME, day)
                 assert run.status == dg.DagsterRunStatus.QUEUED  # no daemon to dequeue it
-                # The CLI's run carries every tag this UI launch got (partition aside).
+                # The CLI's run carries every tag this UI launch got, but its session and the
+                # UI's own marker.
                 (cli_run,) = [r for r in instance.get_runs() if r.run_id == completed_run.run_id]
-                ui_tags = {k: v for k, v in run.tags.items() if k != "dagster/partition"}
+                ui_tags = {
+                    k: v for k, v in run.tags.items() if k not in ("dagster/partition", "dagster/from_ui")
+                }
                 assert ui_tags.items() <= cli_run.tags.items(), (run.tags, cli_run.tags)
                 page.goto("/runs")
                 link = page.get_by_role("link", name=f"run {short_id}")

@@ -90,7 +90,6 @@ def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> No
     from alchemiser_dagster.pipeline.io_manager import ModelIOManager
     from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME
     from alchemiser_dagster.pipeline.launch import code_location, execute_partition_run, stored_model
-    from alchemiser_dagster.settings import load_settings
 
     day = session or latest_session_on_or_before(dt.datetime.now(NEW_YORK).date())
     if not is_session(day):
@@ -98,8 +97,10 @@ def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> No
     partition = day.isoformat()
     storage = ModelIOManager(base=load_settings().storage)
     with dg.DagsterInstance.get() as instance:
-        # Launched like a UI run (the location's origin and tags): the UI lists it as the job's run.
-        result = execute_partition_run(code_location(REPO_ROOT), instance, DAILY_JOB_NAME, partition, QUIET)
+        # Launched like a UI run (the origin of the project's workspace location, the same
+        # tags): the UI lists it among the job's runs.
+        location = code_location(project_root())
+        result = execute_partition_run(location, instance, DAILY_JOB_NAME, partition, QUIET)
         if not result.success:
             reasons = failure_reasons(result.all_events)
             for where, message in reasons[1:]:

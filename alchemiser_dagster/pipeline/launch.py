@@ -40,8 +40,8 @@ from pydantic import BaseModel
 from alchemiser_dagster.domain.errors import StorageError
 from alchemiser_dagster.pipeline.io_manager import ModelIOManager
 
-# The code location of the repo's workspace.yaml (`make ui`, deploy/prod): the UI lists a
-# job's runs by this name, so the two must agree (tests/pipeline/test_launch.py checks).
+# The code location of the project's workspace.yaml (`alchemiser ui`, deploy/prod): the UI
+# lists a job's runs by this name, so the two must agree (tests/pipeline/test_launch.py).
 LOCATION_NAME = "alchemiser"
 DEFINITIONS_MODULE = "alchemiser_dagster.definitions"
 

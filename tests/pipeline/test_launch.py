@@ -1,5 +1,6 @@
 """The CLI's launch path: the origin it records is the workspace's, and it reads only its own run's values."""
 
+from importlib.resources import files
 from pathlib import Path
 
 import dagster as dg
@@ -17,8 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_cli_records_the_origin_of_the_workspace_location() -> None:
     """The UI lists a job's runs by the origin's location and repository: the CLI's must be
-    the location `make ui` and deploy/prod load from workspace.yaml (served from the repo root,
-    where its `working_directory: .` points; the Python executable is each process's own)."""
+    the location `alchemiser ui` and deploy/prod load from workspace.yaml (served from the
+    project folder, where `working_directory: .` points; the executable is each process's)."""
+    template = files("alchemiser_dagster") / "project_template" / "workspace.yaml"
+    assert template.read_text() == (ROOT / "workspace.yaml").read_text()  # `alchemiser init`'s too
     (served,) = location_origins_from_yaml_paths([str(ROOT / "workspace.yaml")])
     location = code_location(ROOT)
     assert location.origin.location_name == served.location_name == LOCATION_NAME

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -86,17 +87,20 @@ def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> No
 
     _live_messages()
 
-    from alchemiser_dagster.definitions import build_definitions
+    from alchemiser_dagster.pipeline.io_manager import ModelIOManager
     from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME
+    from alchemiser_dagster.pipeline.launch import code_location, execute_partition_run, stored_model
 
     day = session or latest_session_on_or_before(dt.datetime.now(NEW_YORK).date())
     if not is_session(day):
         raise click.UsageError(f"{day} is not an NYSE session; partitions exist for sessions only")
-    job = build_definitions().resolve_job_def(DAILY_JOB_NAME)
+    partition = day.isoformat()
+    storage = ModelIOManager(base=load_settings().storage)
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET
-        )
+        # Launched like a UI run (the origin of the project's workspace location, the same
+        # tags): the UI lists it among the job's runs.
+        location = code_location(project_root())
+        result = execute_partition_run(location, instance, DAILY_JOB_NAME, partition, QUIET)
         if not result.success:
             reasons = failure_reasons(result.all_events)
             for where, message in reasons[1:]:
@@ -104,17 +108,21 @@ def run_daily(session: dt.date | None, config: Path | None, as_json: bool) -> No
             first = f"{reasons[0][0]}: {one_line(reasons[0][1])}" if reasons else "see the run's log"
             click.echo(f"Run {result.run_id} for {day} failed: {first}", err=True)
             sys.exit(1)
-        execution: ExecutionResult = result.asset_value("execution_result")
+
+        def value(asset: str) -> Any:
+            return stored_model(storage, asset, partition, result.run_id)
+
+        execution: ExecutionResult = value("execution_result")
         if as_json:
             click.echo(execution.model_dump_json(indent=2))
             _exit_on_failed_execution(execution)
             return
         click.echo(
             _summary(
-                result.asset_value("target_allocation"),
-                result.asset_value("rebalance_plan"),
+                value("target_allocation"),
+                value("rebalance_plan"),
                 execution,
-                result.asset_value("reconciliation"),
+                value("reconciliation"),
             )
         )
         pages = [

@@ -12,11 +12,12 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from alchemiser_dagster.domain.calendar import NEW_YORK
 from alchemiser_dagster.domain.execution.models import ExecutionResult, OrderOutcome
+from alchemiser_dagster.domain.execution.outcome import limit_requotes
 from alchemiser_dagster.domain.portfolio.models import (
     AccountSnapshot,
     AllocationComparison,
@@ -35,7 +36,6 @@ from alchemiser_dagster.domain.strategy.trace import (
 )
 
 CENT = Decimal("0.01")
-NEW_YORK = ZoneInfo("America/New_York")
 DECISIONS_SHOWN = 8
 
 
@@ -167,10 +167,29 @@ class DailyReport(Record):
     # Where the stored plan and snapshot the trading run's execution used are kept.
     inputs: tuple[str, ...] = ()
     delivery: Delivery = Delivery(status="pending", detail="not yet sent")
+    # When the account shown under "Account" was read (the trading run's snapshot); None in
+    # reports stored before this field existed.
+    snapshot_taken_at: dt.datetime | None = None
 
     @property
     def markdown(self) -> str:
         return report_markdown(self)
+
+    @property
+    def account_basis(self) -> str:
+        """Which account state the report compares with: the session's own or a later day's."""
+        if self.snapshot_taken_at is None:
+            return "When the account was read is not recorded in this report."
+        read = self.snapshot_taken_at.astimezone(NEW_YORK)
+        when = f"{read:%Y-%m-%d %H:%M} New York"
+        if read.date() == self.session:
+            return f"Compared with the account of the session's day, as read at {when}."
+        if read.date() > self.session:
+            return (
+                f"Compared with the account as read at {when}, after the session: that later state,"
+                f" not the account of {self.session}."
+            )
+        return f"Compared with the account as read at {when}, before the session."
 
 
 # --- building -----------------------------------------------------------------------------------
@@ -318,7 +337,8 @@ def build_daily_report(
     traded = ledger_notional(ledger)
     headline = (
         f"{target.session}: {execution.status} - {len(plan.items)} planned orders, "
-        f"{execution.orders_placed} placed, {execution.orders_adopted} adopted, {filled} filled; "
+        f"{execution.orders_placed} broker orders ({limit_requotes(execution)} limit re-quotes),"
+        f" {execution.orders_adopted} adopted, {filled} filled; "
         f"equity {reconciliation.equity:,.2f}"
     )
     if later_runs:
@@ -369,6 +389,7 @@ def build_daily_report(
         trading_run=trading_run,
         later_runs=tuple(later_runs),
         inputs=tuple(inputs),
+        snapshot_taken_at=snapshot.taken_at,
     )
 
 
@@ -424,6 +445,8 @@ def report_markdown(report: DailyReport, images: Mapping[str, str] | None = None
         "|---|---:|---:|",
         f"| before (snapshot) | {report.equity_before:,.2f} | {report.cash_before:,.2f} |",
         f"| after (re-read) | {report.equity_after:,.2f} | {report.cash_after:,.2f} |",
+        "",
+        report.account_basis,
         "",
         f"Traded {report.traded_notional:,.2f} USD; slippage cost {report.slippage_usd:,.2f} USD"
         f" against arrival prices. {report.after_note}",

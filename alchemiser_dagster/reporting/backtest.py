@@ -166,7 +166,7 @@ def backtest_html(
         [
             r["strategy"],
             "-" if pd.isna(r["share"]) else f"{r['share'] * 100:.1f} %",
-            r["trading"] or "-",
+            "-" if pd.isna(r["trading"]) else r["trading"],
             "-" if pd.isna(r["rebalances"]) else str(int(r["rebalances"])),
             _pct(None if pd.isna(r["sleeve_total_return"]) else float(r["sleeve_total_return"])),
             _pct(None if pd.isna(r["sleeve_cagr"]) else float(r["sleeve_cagr"])),

@@ -37,6 +37,7 @@ def daily_report_html(report: DailyReport, sources: Mapping[str, str]) -> str:
             ],
             [False, True, True],
         ),
+        f"<p>{esc(report.account_basis)}</p>",
         f"<p>Traded {report.traded_notional:,.2f} USD; slippage cost {report.slippage_usd:,.2f} USD against"
         f' arrival prices. <span class="muted">{esc(report.after_note)}</span></p>',
         "<h2>Strategies</h2>",

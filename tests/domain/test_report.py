@@ -77,3 +77,34 @@ def test_the_trading_run_is_the_first_that_placed_orders_else_the_first() -> Non
     line = run_line(execution(0, 3, at), "abcd1234-ffff")
     assert line.text == "rerun at 16:02 ET (run abcd1234): finished nothing, placed 0, adopted 3; SUCCESS"
     assert "(run unknown): traded, placed 2, adopted 1" in run_line(execution(2, 1, at), None).text
+
+
+def test_the_report_says_which_account_state_it_compares_with() -> None:
+    from alchemiser_dagster.domain.report import report_markdown
+    from alchemiser_dagster.reporting.daily import daily_report_html
+
+    report = DailyReport(
+        session=dt.date(2026, 12, 4), status="SUCCESS", headline="h", plan_id="p", execution_reason="ok",
+        strategies=(), weights=(), orders=(), fills=(), equity_before=Decimal(1), cash_before=Decimal(1),
+        equity_after=Decimal(1), cash_after=Decimal(1), after_note="", traded_notional=Decimal(0),
+        slippage_usd=Decimal(0), alerts=(), equity_history=(),
+    )  # fmt: skip
+    # 20:45 UTC is 15:45 in New York, the same session day.
+    same_day = report.model_copy(
+        update={"snapshot_taken_at": dt.datetime(2026, 12, 4, 20, 45, tzinfo=dt.UTC)}
+    )
+    assert same_day.account_basis == (
+        "Compared with the account of the session's day, as read at 2026-12-04 15:45 New York."
+    )
+    # 02:30 UTC on the 5th is still the 4th in New York: the day is New York's, not UTC's.
+    evening = report.model_copy(update={"snapshot_taken_at": dt.datetime(2026, 12, 5, 2, 30, tzinfo=dt.UTC)})
+    assert evening.account_basis.startswith("Compared with the account of the session's day")
+    later = report.model_copy(update={"snapshot_taken_at": dt.datetime(2026, 12, 7, 15, 2, tzinfo=dt.UTC)})
+    assert later.account_basis == (
+        "Compared with the account as read at 2026-12-07 10:02 New York, after the session:"
+        " that later state, not the account of 2026-12-04."
+    )
+    assert report.account_basis == "When the account was read is not recorded in this report."
+    for rendered in (report_markdown(later), daily_report_html(later, {})):
+        account = rendered[rendered.index("Account") : rendered.index("Strategies")]
+        assert "that later state, not the account of 2026-12-04" in account

@@ -12,6 +12,7 @@ import pandas as pd
 from alchemiser_dagster.definitions import build_definitions
 from alchemiser_dagster.domain.calendar import latest_session_on_or_before
 from alchemiser_dagster.domain.execution.models import ExecutionResult
+from alchemiser_dagster.domain.execution.outcome import limit_requotes
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan
 from alchemiser_dagster.domain.report import DailyReport
 from alchemiser_dagster.pipeline.io_manager import ModelIOManager
@@ -55,6 +56,10 @@ def test_rerun_of_the_day_keeps_the_trading_runs_story(tmp_path: Path) -> None:
     assert report.equity_before == first.asset_value("account_snapshot").account.equity
     assert report.equity_after == first.asset_value("reconciliation").equity
     assert report.status == "SUCCESS" and f"{len(plan.items)} planned orders" in report.headline
+    placed = first.asset_value("execution_result")
+    assert (
+        f"{placed.orders_placed} broker orders ({limit_requotes(placed)} limit re-quotes)" in report.headline
+    )
     assert [(r.run_id, r.placed, r.adopted) for r in report.later_runs] == [
         (second.run_id, 0, len(plan.items))
     ]

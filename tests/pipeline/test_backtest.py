@@ -73,6 +73,8 @@ def test_the_cli_is_deterministic_and_reports_progress(tmp_path: Path, synthetic
     assert isinstance(equity["equity"].iloc[-1], Decimal)  # money stays exact in the files
     page = (tmp_path / "a" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "Max drawdown".lower() in page.lower()
+    # Empty cells read "-" (the remainder row has no trading setting), never pandas' "nan".
+    assert "<td>(costs, cash and rounding)</td>" in page and ">nan<" not in page
 
 
 def test_cli_errors_name_what_is_wrong(tmp_path: Path, synthetic_bars_path: Path) -> None:

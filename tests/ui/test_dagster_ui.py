@@ -9,6 +9,7 @@ expected assets and checks come from the Definitions, so new ones are covered wi
 this file. Screenshots go to tests/artifacts/ (git-ignored).
 """
 
+import json
 import os
 import re
 import shutil
@@ -60,6 +61,7 @@ class GraphSpec:
     groups: list[str]
     checks: dict[dg.AssetKey, list[str]]
     daily_job_assets: int  # how many assets the daily job materializes
+    daily_job_run_tags: dict[str, str]  # the tags every run of the daily job carries
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> GraphSpec:
         groups=sorted({s.group_name or "default" for s in asset_specs}),
         checks={key: sorted(names) for key, names in sorted(checks.items())},
         daily_job_assets=len(defs.resolve_job_def(DAILY_JOB_NAME).asset_layer.selected_asset_keys),
+        daily_job_run_tags=dict(defs.resolve_job_def(DAILY_JOB_NAME).run_tags),
     )
 
 
@@ -359,6 +362,95 @@ def test_daily_report_markdown_renders(page: Page, completed_run: CompletedRun) 
         page.set_viewport_size(VIEWPORT)
 
 
+JOB_RUNS_QUERY = """
+query JobRuns($job: PipelineSelector!, $filter: RunsFilter!) {
+  pipelineOrError(params: $job) {
+    __typename
+    ... on Pipeline { runs { runId } }
+  }
+  runsOrError(filter: $filter) {
+    __typename
+    ... on Runs {
+      results {
+        runId
+        status
+        tags { key value }
+        repositoryOrigin { repositoryLocationName repositoryName }
+      }
+    }
+  }
+}
+"""
+
+
+def graphql(base_url: str, query: str, variables: dict[str, object]) -> dict[str, object]:
+    request = urllib.request.Request(
+        f"{base_url}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        body = json.load(response)
+    assert "errors" not in body, body
+    data: dict[str, object] = body["data"]
+    return data
+
+
+def test_the_cli_run_is_one_of_the_job_s_runs(
+    page: Page, webserver: str, spec: GraphSpec, completed_run: CompletedRun
+) -> None:
+    """`alchemiser run` is launched with the code location's origin: the webserver lists it
+    among the job's runs (the job's Runs tab and "Latest run" filter on the location), with
+    the tags a launch from the UI gives a run of that partition."""
+    from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME
+    from alchemiser_dagster.pipeline.launch import LOCATION_NAME
+
+    repository = "__repository__"
+    data = graphql(
+        webserver,
+        JOB_RUNS_QUERY,
+        {
+            "job": {
+                "pipelineName": DAILY_JOB_NAME,
+                "repositoryName": repository,
+                "repositoryLocationName": LOCATION_NAME,
+            },
+            # What the job's Runs tab asks for (the `.dagster/repository` tag is name@location).
+            "filter": {
+                "pipelineName": DAILY_JOB_NAME,
+                "tags": [{"key": ".dagster/repository", "value": f"{repository}@{LOCATION_NAME}"}],
+            },
+        },
+    )
+    job = data["pipelineOrError"]
+    assert isinstance(job, dict) and job["__typename"] == "Pipeline", job
+    assert [r["runId"] for r in job["runs"]] == [completed_run.run_id]
+    runs = data["runsOrError"]
+    assert isinstance(runs, dict) and runs["__typename"] == "Runs", runs
+    (run,) = runs["results"]
+    assert run["runId"] == completed_run.run_id and run["status"] == "SUCCESS"
+    assert run["repositoryOrigin"] == {"repositoryLocationName": LOCATION_NAME, "repositoryName": repository}
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    launch_tags = {
+        **spec.daily_job_run_tags,
+        "dagster/partition": completed_run.partition,
+        "dagster/partition_set": f"{DAILY_JOB_NAME}_partition_set",
+        "dagster/code_location": LOCATION_NAME,
+    }
+    assert launch_tags.items() <= tags.items(), tags
+
+    page.goto(f"/locations/{LOCATION_NAME}/jobs/{DAILY_JOB_NAME}/runs")
+    link = page.get_by_role("link", name=f"run {completed_run.run_id[:8]}")
+    row = page.locator('[class*="rowGrid"]').filter(has=link)
+    expect(row).to_have_count(1)
+    for text in (f"partition: {completed_run.partition}", "Success"):
+        expect(row).to_contain_text(text)
+    # The header's "Latest run:" links to the CLI's run.
+    latest = page.locator("xpath=//*[starts-with(normalize-space(.), 'Latest run:')]//a").first
+    expect(latest).to_have_attribute("href", f"/runs/{completed_run.run_id}")
+    shot(page, "job-runs-cli-run")
+
+
 def select_partitions(dialog: Locator, selection: str) -> None:
     """Type into the dialog's partition field: a key, a list "a, b", or a range "[a...b]"."""
     field = dialog.locator("input[type=text]")
@@ -418,6 +510,13 @@ def test_rerun_and_backfill_from_the_job_page(
             try:
                 assert (run.job_name, run.tags["dagster/partition"]) == (DAILY_JOB_NAME, day)
                 assert run.status == dg.DagsterRunStatus.QUEUED  # no daemon to dequeue it
+                # The CLI's run carries every tag this UI launch got, but its session and the
+                # UI's own marker.
+                (cli_run,) = [r for r in instance.get_runs() if r.run_id == completed_run.run_id]
+                ui_tags = {
+                    k: v for k, v in run.tags.items() if k not in ("dagster/partition", "dagster/from_ui")
+                }
+                assert ui_tags.items() <= cli_run.tags.items(), (run.tags, cli_run.tags)
                 page.goto("/runs")
                 link = page.get_by_role("link", name=f"run {short_id}")
                 row = page.locator('[class*="rowGrid"]').filter(has=link)

@@ -165,3 +165,13 @@ def reconciliation_metadata(result: Reconciliation) -> dict[str, Any]:
         "errors": len(result.errors),
         "equity": float(result.equity),
     }
+
+
+def bars_metadata(bars: pd.DataFrame, symbols: int, longest_window: int, started: float) -> dict[str, Any]:
+    return {
+        "symbols": symbols,
+        "rows": len(bars),
+        "first_date": str(bars["date"].min()),
+        "longest_window": longest_window,
+        "seconds": seconds_since(started),
+    }

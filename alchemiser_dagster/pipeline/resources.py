@@ -216,13 +216,19 @@ class SettingsResource(dg.ConfigurableResource):
 
 
 class NotifierResource(dg.ConfigurableResource):
-    """Alert and report delivery; the settings hold secret references, never secrets."""
+    """Alert and report delivery; the settings hold secret references, never secrets.
+
+    Flat (the alert log's storage, not the AlertLogResource): the sensors use it, and a
+    sensor context built outside a `with` block accepts no nested resource.
+    """
 
     alerts: str
-    alert_log: AlertLogResource
+    storage: str
 
     def notifier(self) -> Notifier:
-        return Notifier(AlertSettings.model_validate_json(self.alerts), self.alert_log.log())
+        return Notifier(
+            AlertSettings.model_validate_json(self.alerts), AlertLogResource(storage=self.storage).log()
+        )
 
 
 def broker_resource(settings: Settings) -> BrokerResource:
@@ -253,7 +259,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "io_manager": ModelIOManager(base=settings.storage),
         "broker": broker_resource(settings),
         "settings": SettingsResource(values=settings.model_dump_json()),
-        "notifier": NotifierResource(alerts=settings.alerts.model_dump_json(), alert_log=alert_log),
+        "notifier": NotifierResource(alerts=settings.alerts.model_dump_json(), storage=settings.storage),
         "execution_lock": ExecutionLockResource(
             journal=journal,
             wait_seconds=settings.execution.lock_wait_seconds,

@@ -8,6 +8,7 @@ materialization shows the statistics, the attribution and the equity chart.
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -94,6 +95,19 @@ def backtest_settings(config: BacktestConfig, planning: PlanningSettings) -> Bac
     )
 
 
+def backtest_inputs(
+    config_path: Path, source: str, start: dt.date, end: dt.date, backtest: BacktestSettings
+) -> dict[str, str]:
+    """What the backtest ran on, in words, for its report."""
+    return {
+        "config": str(config_path),
+        "bars": source,
+        "sessions": f"{start} .. {end}",
+        "cash": f"{backtest.cash:,.2f}",
+        "slippage": f"{backtest.slippage_bps} bps",
+    }
+
+
 def backtest_summary(result: BacktestResult, start: dt.date, end: dt.date, folder: UPath) -> BacktestSummary:
     p = result.performance
     return BacktestSummary(
@@ -142,13 +156,7 @@ def backtest_report(
     backtest = backtest_settings(config, settings.planning)
     result = run_backtest(settings.allocation, bars, start, end, backtest)
     folder = UPath(settings.storage).joinpath("backtests", context.run.run_id)
-    inputs = {
-        "config": str(settings.config_path),
-        "bars": source,
-        "sessions": f"{start} .. {end}",
-        "cash": f"{backtest.cash:,.2f}",
-        "slippage": f"{backtest.slippage_bps} bps",
-    }
+    inputs = backtest_inputs(settings.config_path, source, start, end, backtest)
     paths = write_backtest(result, folder, f"Backtest of {settings.config_path.name}", inputs)
     return dg.Output(
         backtest_summary(result, start, end, folder), metadata=backtest_metadata(result, paths, start, end)

@@ -1,6 +1,7 @@
-"""Resources, built once from the validated settings.
+"""Resources, built once from the validated settings (`build_resources`).
 
-Modes differ only in where the broker is and which keys reach it:
+Modes differ only in where the broker is and which keys reach it (the table is
+`alchemiser_dagster.modes.MODES`):
 - ``embedded`` (default): the local Alpaca stand-in is started on a free loopback port
   for the run, with persistent state under the ``sim_state`` setting; placeholder keys.
 - ``paper``: Alpaca's paper API with the keys the settings ``api_key_secret`` /
@@ -156,8 +157,9 @@ class ExecutionLockResource(dg.ConfigurableResource):
 class SettingsResource(dg.ConfigurableResource):
     """The validated settings (no secrets), as JSON so a run's config shows exactly what applied.
 
-    Parsed once per run (and the allocation config read once); assets ask for the typed
-    group they need (`planning`, `risk`, `execution`, `allocation`, ...), not the whole.
+    Parsed on first use, once per run (each run initializes its own copy), and the
+    allocation config read once; assets ask for the typed group they need (`planning`,
+    `risk`, `execution`, `allocation`, ...), not the whole.
     """
 
     values: str
@@ -165,16 +167,10 @@ class SettingsResource(dg.ConfigurableResource):
     _parsed: Settings | None = PrivateAttr(default=None)
     _allocation: AllocationConfig | None = PrivateAttr(default=None)
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self.allocation  # noqa: B018 - parse and read the config at run start, once
-
     def settings(self) -> Settings:
         if self._parsed is None:
             self._parsed = Settings.model_validate_json(self.values)
         return self._parsed
-
-    def config(self) -> AllocationConfig:
-        return self.allocation
 
     @property
     def allocation(self) -> AllocationConfig:

@@ -16,7 +16,6 @@ from alchemiser_dagster.domain.strategy.config import load_allocation_config
 from alchemiser_dagster.pipeline.assets.backtest import backtest_job, backtest_report
 from alchemiser_dagster.pipeline.assets.execution import (
     build_execution_result_asset,
-    build_ledger_check,
     build_reconciliation_asset,
     fill_ledger,
 )
@@ -28,18 +27,18 @@ from alchemiser_dagster.pipeline.assets.portfolio import (
     build_target_allocation_asset,
     rebalance_plan,
 )
-from alchemiser_dagster.pipeline.assets.report import build_daily_report_asset, report_delivered
+from alchemiser_dagster.pipeline.assets.report import build_daily_report_asset
 from alchemiser_dagster.pipeline.assets.signals import build_signal_assets
-from alchemiser_dagster.pipeline.checks import ALL_CHECKS, build_signal_checks
-from alchemiser_dagster.pipeline.io_manager import ModelIOManager
-from alchemiser_dagster.pipeline.jobs import build_daily_job
-from alchemiser_dagster.pipeline.resources import (
-    broker_resource,
-    execution_lock_resource,
-    notifier_resource,
-    settings_resource,
+from alchemiser_dagster.pipeline.checks import (
+    ALL_CHECKS,
+    build_ledger_check,
+    build_risk_checks,
+    build_signal_checks,
+    report_delivered,
 )
-from alchemiser_dagster.pipeline.risk_checks import build_risk_checks
+from alchemiser_dagster.pipeline.jobs import build_daily_job
+from alchemiser_dagster.pipeline.keys import account_key, broker_pool
+from alchemiser_dagster.pipeline.resources import build_resources
 from alchemiser_dagster.pipeline.schedules import build_daily_schedule
 from alchemiser_dagster.pipeline.sensors import build_alert_sensors
 from alchemiser_dagster.settings import Settings, load_settings
@@ -49,7 +48,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """The graph for the configured allocation; settings are read here, once."""
     settings = settings or load_settings()
     config = load_allocation_config(settings.config)
-    pool = f"broker-{settings.account}" if settings.account else "broker"
+    pool = broker_pool(settings.account)
     assets = [
         market_bars,
         *build_signal_assets(config),
@@ -65,27 +64,20 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         backtest_report,
     ]
     checks = [*ALL_CHECKS, report_delivered, *build_signal_checks(config)]
-    prefix = [settings.account] if settings.account else []
     if settings.account:
         assets, checks = with_key_prefix(assets, checks, settings.account)
     daily_job = build_daily_job(settings.account)
     return dg.Definitions(
         assets=assets,
         # Checks with inputs beyond their asset are built on prefixed keys directly.
-        asset_checks=[*checks, *build_risk_checks(prefix), build_ledger_check(prefix)],
+        asset_checks=[*checks, *build_risk_checks(settings.account), build_ledger_check(settings.account)],
         jobs=[daily_job, backtest_job],
         # Runs launched from the asset graph or as asset backfills use Dagster's implicit
         # asset job: in-process too (the graph is a short chain; sqlite locks otherwise).
         executor=dg.in_process_executor,
         schedules=[build_daily_schedule(daily_job)],
         sensors=build_alert_sensors(),
-        resources={
-            "io_manager": ModelIOManager(base=settings.storage),
-            "broker": broker_resource(settings),
-            "settings": settings_resource(settings),
-            "notifier": notifier_resource(settings),
-            "execution_lock": execution_lock_resource(settings),
-        },
+        resources=build_resources(settings),
     )
 
 
@@ -94,7 +86,7 @@ def with_key_prefix(
 ) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
     """Every asset key, dependency and check target under `prefix/`, consistently."""
     keys = {key for a in assets for key in a.keys} | {key.asset_key for c in checks for key in c.check_keys}
-    replacements = {key: key.with_prefix(prefix) for key in keys}
+    replacements = {key: account_key(prefix, key) for key in keys}
     prefixed = [a.with_attributes(asset_key_replacements=replacements) for a in assets]
     prefixed_checks = [
         c.with_attributes(asset_key_replacements=replacements).coerce_to_checks_def() for c in checks

@@ -1,6 +1,7 @@
-"""Resources, built once from the validated settings.
+"""Resources, built once from the validated settings (`build_resources`).
 
-Modes differ only in where the broker is and which keys reach it:
+Modes differ only in where the broker is and which keys reach it (the table is
+`alchemiser_dagster.modes.MODES`):
 - ``embedded`` (default): the local Alpaca stand-in is started on a free loopback port
   for the run, with persistent state under the ``sim_state`` setting; placeholder keys.
 - ``paper``: Alpaca's paper API with the keys the settings ``api_key_secret`` /
@@ -17,6 +18,8 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -25,17 +28,22 @@ from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.pacing import PacedBroker
 from alchemiser_dagster.broker.session import check_live_confirm, open_broker_session
 from alchemiser_dagster.broker.simulator.server import DEMO_TIME, SimulatorServer
-from alchemiser_dagster.control.alert_log import AlertLog
-from alchemiser_dagster.control.execution_journal import ExecutionJournal
 from alchemiser_dagster.control.execution_lock import ExecutionLock, session_lock
 from alchemiser_dagster.control.lease import Busy
 from alchemiser_dagster.domain.broker import Broker
 from alchemiser_dagster.domain.errors import ConfigError
+from alchemiser_dagster.domain.execution.engine import ExecutionSettings
+from alchemiser_dagster.domain.portfolio.models import PlanningSettings
+from alchemiser_dagster.domain.risk.limits import RiskLimits
 from alchemiser_dagster.domain.strategy.config import AllocationConfig, load_allocation_config
+from alchemiser_dagster.modes import mode_profile
 from alchemiser_dagster.notify.notifier import Notifier
 from alchemiser_dagster.notify.settings import AlertSettings
+from alchemiser_dagster.pipeline.history import HistoryResource
+from alchemiser_dagster.pipeline.io_manager import ModelIOManager
+from alchemiser_dagster.pipeline.stores import AlertLogResource, ExecutionJournalResource, KillSwitchResource
 from alchemiser_dagster.secrets import resolve_secret
-from alchemiser_dagster.settings import Settings
+from alchemiser_dagster.settings import FailedStrategyPolicy, Mode, Settings
 
 
 class BrokerResource(dg.ConfigurableResource):
@@ -58,10 +66,11 @@ class BrokerResource(dg.ConfigurableResource):
     _session: ExitStack | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        at = dt.time.fromisoformat(self.sim_time) if self.mode == "embedded" else DEMO_TIME
-        day = dt.date.fromisoformat(self.sim_date) if self.mode == "embedded" and self.sim_date else None
+        profile = mode_profile(self.mode)
+        at = dt.time.fromisoformat(self.sim_time) if profile.stand_in else DEMO_TIME
+        day = dt.date.fromisoformat(self.sim_date) if profile.stand_in and self.sim_date else None
         key, secret = ("", "")
-        if self.mode != "embedded":
+        if profile.needs_keys:
             key = resolve_secret(self.api_key_secret, "api_key_secret")
             secret = resolve_secret(self.secret_key_secret, "secret_key_secret")
         stack = ExitStack()
@@ -78,7 +87,7 @@ class BrokerResource(dg.ConfigurableResource):
                     timeout_seconds=self.timeout_seconds,
                 )
             )
-            if self.mode == "live":
+            if profile.live_confirm:
                 check_live_confirm(session.broker, self.live_confirm)
         except BaseException:
             stack.close()
@@ -115,8 +124,7 @@ class ExecutionLockResource(dg.ConfigurableResource):
     tears down at the end of the run, a step-per-process executor after the step).
     """
 
-    storage: str
-    account: str | None = None
+    journal: ExecutionJournalResource
     wait_seconds: float = 900.0
     stale_seconds: float = 120.0
 
@@ -129,9 +137,8 @@ class ExecutionLockResource(dg.ConfigurableResource):
         run_id: str,
         on_wait: Callable[[Busy], None] | None = None,
     ) -> ExecutionLock:
-        journal = ExecutionJournal(self.storage, self.account)
         lock = session_lock(
-            journal,
+            self.journal.journal(),
             session,
             account_number,
             wait_seconds=self.wait_seconds,
@@ -148,52 +155,85 @@ class ExecutionLockResource(dg.ConfigurableResource):
 
 
 class SettingsResource(dg.ConfigurableResource):
-    """The validated settings (no secrets), as JSON so a run's config shows exactly what applied."""
+    """The validated settings (no secrets), as JSON so a run's config shows exactly what applied.
+
+    Parsed on first use, once per run (each run initializes its own copy), and the
+    allocation config read once; assets ask for the typed group they need (`planning`,
+    `risk`, `execution`, `allocation`, ...), not the whole.
+    """
 
     values: str
 
-    def settings(self) -> Settings:
-        return Settings.model_validate_json(self.values)
+    _parsed: Settings | None = PrivateAttr(default=None)
+    _allocation: AllocationConfig | None = PrivateAttr(default=None)
 
-    def config(self) -> AllocationConfig:
-        return load_allocation_config(self.settings().config)
+    def settings(self) -> Settings:
+        if self._parsed is None:
+            self._parsed = Settings.model_validate_json(self.values)
+        return self._parsed
+
+    @property
+    def allocation(self) -> AllocationConfig:
+        if self._allocation is None:
+            self._allocation = load_allocation_config(self.settings().config)
+        return self._allocation
+
+    @property
+    def planning(self) -> PlanningSettings:
+        return self.settings().planning
+
+    @property
+    def risk(self) -> RiskLimits:
+        return self.settings().risk
+
+    @property
+    def execution(self) -> ExecutionSettings:
+        return self.settings().execution
+
+    @property
+    def failed_strategy_policy(self) -> FailedStrategyPolicy:
+        return self.settings().failed_strategy_policy
+
+    @property
+    def report_history_sessions(self) -> int:
+        return self.settings().report_history_sessions
+
+    @property
+    def mode(self) -> Mode:
+        return self.settings().mode
+
+    @property
+    def storage(self) -> str:
+        return self.settings().storage
+
+    @property
+    def config_path(self) -> Path:
+        return self.settings().config
 
 
 class NotifierResource(dg.ConfigurableResource):
-    """Alert and report delivery; the settings hold secret references, never secrets."""
+    """Alert and report delivery; the settings hold secret references, never secrets.
+
+    Flat (the alert log's storage, not the AlertLogResource): the sensors use it, and a
+    sensor context built outside a `with` block accepts no nested resource.
+    """
 
     alerts: str
     storage: str
 
     def notifier(self) -> Notifier:
-        return Notifier(AlertSettings.model_validate_json(self.alerts), AlertLog(self.storage))
-
-
-def notifier_resource(settings: Settings) -> NotifierResource:
-    return NotifierResource(alerts=settings.alerts.model_dump_json(), storage=settings.storage)
-
-
-def execution_lock_resource(settings: Settings) -> ExecutionLockResource:
-    return ExecutionLockResource(
-        storage=settings.storage,
-        account=settings.account,
-        wait_seconds=settings.execution.lock_wait_seconds,
-        stale_seconds=settings.execution.lock_stale_seconds,
-    )
-
-
-def settings_resource(settings: Settings) -> SettingsResource:
-    return SettingsResource(values=settings.model_dump_json())
+        return Notifier(
+            AlertSettings.model_validate_json(self.alerts), AlertLogResource(storage=self.storage).log()
+        )
 
 
 def broker_resource(settings: Settings) -> BrokerResource:
-    """The table of modes: only the broker's location and keys differ."""
-    sim_date = settings.sim_date.isoformat() if settings.sim_date else None
-    if settings.mode == "embedded":
+    """The broker of the settings' mode: the stand-in's clock and state, or Alpaca's keys."""
+    if mode_profile(settings.mode).stand_in:
         return BrokerResource(
-            mode="embedded",
+            mode=settings.mode,
             sim_state_dir=str(settings.sim_state),
-            sim_date=sim_date,
+            sim_date=settings.sim_date.isoformat() if settings.sim_date else None,
             sim_time=settings.sim_time.isoformat(timespec="minutes"),
             timeout_seconds=settings.broker_timeout_seconds,
         )
@@ -205,3 +245,24 @@ def broker_resource(settings: Settings) -> BrokerResource:
         live_confirm=settings.live_confirm,
         timeout_seconds=settings.broker_timeout_seconds,
     )
+
+
+def build_resources(settings: Settings) -> dict[str, Any]:
+    """Every resource of the graph, built once from the validated settings."""
+    journal = ExecutionJournalResource(storage=settings.storage, account=settings.account)
+    alert_log = AlertLogResource(storage=settings.storage)
+    return {
+        "io_manager": ModelIOManager(base=settings.storage),
+        "broker": broker_resource(settings),
+        "settings": SettingsResource(values=settings.model_dump_json()),
+        "notifier": NotifierResource(alerts=settings.alerts.model_dump_json(), storage=settings.storage),
+        "execution_lock": ExecutionLockResource(
+            journal=journal,
+            wait_seconds=settings.execution.lock_wait_seconds,
+            stale_seconds=settings.execution.lock_stale_seconds,
+        ),
+        "execution_journal": journal,
+        "kill_switch": KillSwitchResource(storage=settings.storage),
+        "alert_log": alert_log,
+        "history": HistoryResource(base=settings.storage, account=settings.account),
+    }

@@ -35,6 +35,7 @@ from alchemiser_dagster.domain.portfolio.trading import (
 )
 from alchemiser_dagster.domain.strategy.compiler import load_symphony
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
+from alchemiser_dagster.domain.strategy.trace import StrategyEvaluation
 
 
 class SleeveBook(Record):
@@ -264,4 +265,28 @@ def advance_sleeves(
         origin=origin or (f"carried from {previous.session}" if previous else "first session"),
         previous_fills=previous_fills[0],
         ledger_note=previous_fills[1],
+    )
+
+
+def sleeves_for_session(
+    session: dt.date,
+    config: AllocationConfig,
+    evaluations: Mapping[str, StrategyEvaluation],
+    bars: pd.DataFrame,
+    previous: tuple[SleeveBooks | None, str],
+    ledger: tuple[pd.DataFrame | None, dt.date],
+) -> SleeveBooks:
+    """Each symphony's book for `session`: the stored book before it (and how it was found),
+    today's evaluations (a failed one has no target: the failed-strategy policy decides),
+    the session's prices and the fills of the previous session's ledger."""
+    setting_of, fingerprints = symphony_settings(config)
+    return advance_sleeves(
+        session,
+        previous[0],
+        setting_of,
+        {name: None if e.failure is not None else e.weights for name, e in evaluations.items()},
+        session_prices(bars, session),
+        fingerprints,
+        previous[1],
+        ledger_attribution(*ledger),
     )

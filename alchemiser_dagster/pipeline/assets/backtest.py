@@ -8,17 +8,21 @@ materialization shows the statistics, the attribution and the equity chart.
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import pandas as pd
 from upath import UPath
 
-from alchemiser_dagster.domain.backtest.engine import BacktestSettings, run_backtest
+from alchemiser_dagster.domain.backtest.engine import BacktestResult, BacktestSettings, run_backtest
 from alchemiser_dagster.domain.calendar import latest_session_on_or_before, nyse_sessions, previous_session
 from alchemiser_dagster.domain.errors import ConfigError
 from alchemiser_dagster.domain.marketdata.bars import read_bars
 from alchemiser_dagster.domain.marketdata.session_bars import history_start
-from alchemiser_dagster.domain.portfolio.models import Record
+from alchemiser_dagster.domain.portfolio.models import PlanningSettings, Record
 from alchemiser_dagster.domain.strategy.allocation import required_market_data
+from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.pipeline.jobs import BACKTEST_GROUP
 from alchemiser_dagster.pipeline.resources import BrokerResource, SettingsResource
 from alchemiser_dagster.reporting.backtest import EQUITY, metrics_rows
@@ -65,48 +69,48 @@ def session_range(config: BacktestConfig, today: dt.date) -> tuple[dt.date, dt.d
     return start, end
 
 
-@dg.asset(group_name=BACKTEST_GROUP, kinds={"pandas"})
-def backtest_report(
-    context: dg.AssetExecutionContext,
+def backtest_bars(
     config: BacktestConfig,
-    settings: SettingsResource,
+    allocation: AllocationConfig,
+    start: dt.date,
+    end: dt.date,
     broker: BrokerResource,
-) -> dg.Output[BacktestSummary]:
-    """The configured strategies and the real planner over a range of sessions."""
-    values = settings.settings()
-    allocation = settings.config()
-    start, end = session_range(config, latest_session_on_or_before(dt.date.today()))
+    mode: str,
+) -> tuple[pd.DataFrame, str]:
+    """The bars to replay and where they came from: the parquet file, else the broker."""
     if config.bars_path:
-        bars = read_bars(config.bars_path)
-        source = config.bars_path
-    else:
-        symbols, longest_window = required_market_data(allocation)
-        first = history_start(start, longest_window)
-        bars = broker.client().get_daily_bars(sorted(symbols), first, end)
-        source = f"broker ({values.mode}), adjusted daily bars {first}..{end}"
-    backtest = BacktestSettings(
+        return read_bars(config.bars_path), config.bars_path
+    symbols, longest_window = required_market_data(allocation)
+    first = history_start(start, longest_window)
+    bars = broker.client().get_daily_bars(sorted(symbols), first, end)
+    return bars, f"broker ({mode}), adjusted daily bars {first}..{end}"
+
+
+def backtest_settings(config: BacktestConfig, planning: PlanningSettings) -> BacktestSettings:
+    return BacktestSettings(
         cash=Decimal(str(config.cash)),
         slippage_bps=Decimal(str(config.slippage_bps)),
-        planning=values.planning,
+        planning=planning,
         fractional=not config.whole_shares,
     )
-    result = run_backtest(allocation, bars, start, end, backtest)
-    folder = UPath(values.storage).joinpath("backtests", context.run.run_id)
-    inputs = {
-        "config": str(values.config),
+
+
+def backtest_inputs(
+    config_path: Path, source: str, start: dt.date, end: dt.date, backtest: BacktestSettings
+) -> dict[str, str]:
+    """What the backtest ran on, in words, for its report."""
+    return {
+        "config": str(config_path),
         "bars": source,
         "sessions": f"{start} .. {end}",
         "cash": f"{backtest.cash:,.2f}",
         "slippage": f"{backtest.slippage_bps} bps",
     }
-    paths = write_backtest(result, folder, f"Backtest of {values.config.name}", inputs)
+
+
+def backtest_summary(result: BacktestResult, start: dt.date, end: dt.date, folder: UPath) -> BacktestSummary:
     p = result.performance
-    stats = "\n".join(["| metric | value |", "|---|---:|", *[f"| {k} | {v} |" for k, v in metrics_rows(p)]])
-    with paths[f"{EQUITY}_chart"].open("rb") as handle:
-        chart = data_uri(handle.read())
-    table = result.attribution.astype(object)
-    attribution = table.where(table.notna(), "-").to_markdown(index=False, floatfmt=".4f")
-    summary = BacktestSummary(
+    return BacktestSummary(
         start=start,
         end=end,
         sessions=p.sessions,
@@ -116,18 +120,46 @@ def backtest_report(
         max_drawdown=p.max_drawdown.depth,
         folder=str(folder),
     )
+
+
+def backtest_metadata(
+    result: BacktestResult, paths: dict[str, UPath], start: dt.date, end: dt.date
+) -> dict[str, Any]:
+    p = result.performance
+    stats = "\n".join(["| metric | value |", "|---|---:|", *[f"| {k} | {v} |" for k, v in metrics_rows(p)]])
+    with paths[f"{EQUITY}_chart"].open("rb") as handle:
+        chart = data_uri(handle.read())
+    table = result.attribution.astype(object)
+    attribution = table.where(table.notna(), "-").to_markdown(index=False, floatfmt=".4f")
+    return {
+        "range": f"{start}..{end}",
+        "cagr": p.cagr,
+        "sharpe": "-" if p.sharpe is None else round(p.sharpe, 4),
+        "max_drawdown": p.max_drawdown.depth,
+        "statistics": dg.MetadataValue.md(stats),
+        "equity": dg.MetadataValue.md(f"![equity and drawdown]({chart})"),
+        "attribution": dg.MetadataValue.md(attribution),
+        "report": dg.MetadataValue.path(str(paths["report"])),
+    }
+
+
+@dg.asset(group_name=BACKTEST_GROUP, kinds={"pandas"})
+def backtest_report(
+    context: dg.AssetExecutionContext,
+    config: BacktestConfig,
+    settings: SettingsResource,
+    broker: BrokerResource,
+) -> dg.Output[BacktestSummary]:
+    """The configured strategies and the real planner over a range of sessions."""
+    start, end = session_range(config, latest_session_on_or_before(dt.date.today()))
+    bars, source = backtest_bars(config, settings.allocation, start, end, broker, settings.mode)
+    backtest = backtest_settings(config, settings.planning)
+    result = run_backtest(settings.allocation, bars, start, end, backtest)
+    folder = UPath(settings.storage).joinpath("backtests", context.run.run_id)
+    inputs = backtest_inputs(settings.config_path, source, start, end, backtest)
+    paths = write_backtest(result, folder, f"Backtest of {settings.config_path.name}", inputs)
     return dg.Output(
-        summary,
-        metadata={
-            "range": f"{start}..{end}",
-            "cagr": p.cagr,
-            "sharpe": "-" if p.sharpe is None else round(p.sharpe, 4),
-            "max_drawdown": p.max_drawdown.depth,
-            "statistics": dg.MetadataValue.md(stats),
-            "equity": dg.MetadataValue.md(f"![equity and drawdown]({chart})"),
-            "attribution": dg.MetadataValue.md(attribution),
-            "report": dg.MetadataValue.path(str(paths["report"])),
-        },
+        backtest_summary(result, start, end, folder), metadata=backtest_metadata(result, paths, start, end)
     )
 
 

@@ -2,12 +2,14 @@
 
 import re
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-from alchemiser_dagster.domain.errors import StrategyError
-from alchemiser_dagster.domain.strategy.allocation import evaluate_on_bars, failed_evaluation
+from alchemiser_dagster.domain.portfolio.failed_strategy import evaluate_under_policy
+from alchemiser_dagster.domain.strategy.allocation import evaluate_on_bars
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.domain.strategy.trace import StrategyEvaluation
 from alchemiser_dagster.pipeline.metadata import evaluation_metadata, session_of
@@ -38,23 +40,22 @@ def build_signal_asset(file_name: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, market_bars: pd.DataFrame, settings: SettingsResource
     ) -> dg.Output[StrategyEvaluation]:
         started = time.perf_counter()
-        path = settings.config().strategy_path(file_name)
-        session = session_of(context)
-        try:
-            evaluation = evaluate_on_bars(path, market_bars, session)
-        except StrategyError as error:
-            policy = settings.settings().failed_strategy_policy
-            if policy == "stop":
-                raise
-            # Recorded, not swallowed: the failure is the asset's value, its check fails,
-            # and target_allocation applies the configured policy to this sleeve.
-            context.log.error(f"{error.render()} (failed-strategy policy: {policy})")
-            evaluation = failed_evaluation(file_name, session, error)
-        metadata = evaluation_metadata(evaluation)
-        metadata["seconds"] = round(time.perf_counter() - started, 3)
-        return dg.Output(evaluation, metadata=metadata)
+        path, session = settings.allocation.strategy_path(file_name), session_of(context)
+        evaluation = evaluate_under_policy(
+            file_name,
+            session,
+            settings.failed_strategy_policy,
+            lambda: evaluate_on_bars(path, market_bars, session),
+            context.log.error,
+        )
+        return dg.Output(evaluation, metadata=evaluation_metadata(evaluation, started))
 
     return _signal
+
+
+def evaluations_of(config: AllocationConfig, signals: Mapping[str, Any]) -> dict[str, StrategyEvaluation]:
+    """Each configured strategy's evaluation, from a step's inputs keyed by `strategy_slug`."""
+    return {name: signals[strategy_slug(name)] for name in config.files}
 
 
 def build_signal_assets(config: AllocationConfig) -> list[dg.AssetsDefinition]:

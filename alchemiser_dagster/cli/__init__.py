@@ -13,20 +13,20 @@ from pathlib import Path
 
 import click
 
-from alchemiser_dagster.cli_accounts import accounts
-from alchemiser_dagster.cli_backtest import backtest
-from alchemiser_dagster.cli_compare import compare
-from alchemiser_dagster.cli_convert import convert
-from alchemiser_dagster.cli_data import data
-from alchemiser_dagster.cli_init import init
-from alchemiser_dagster.cli_killswitch import killswitch
-from alchemiser_dagster.cli_ledger import ledger
-from alchemiser_dagster.cli_plan import plan
-from alchemiser_dagster.cli_run import demo, run
-from alchemiser_dagster.cli_sim import sim
-from alchemiser_dagster.cli_status import status
-from alchemiser_dagster.cli_storage import storage
-from alchemiser_dagster.cli_ui import ui
+from alchemiser_dagster.cli.accounts import accounts
+from alchemiser_dagster.cli.backtest import backtest
+from alchemiser_dagster.cli.compare import compare
+from alchemiser_dagster.cli.convert import convert
+from alchemiser_dagster.cli.data import data
+from alchemiser_dagster.cli.init import init
+from alchemiser_dagster.cli.killswitch import killswitch
+from alchemiser_dagster.cli.ledger import ledger
+from alchemiser_dagster.cli.plan import plan
+from alchemiser_dagster.cli.run import demo, run
+from alchemiser_dagster.cli.sim import sim
+from alchemiser_dagster.cli.status import status
+from alchemiser_dagster.cli.storage import storage
+from alchemiser_dagster.cli.ui import ui
 from alchemiser_dagster.domain.errors import AlchemiserError, StrategyError
 from alchemiser_dagster.domain.marketdata.bars import read_bars
 from alchemiser_dagster.domain.strategy.allocation import evaluate_allocation

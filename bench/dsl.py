@@ -10,9 +10,17 @@ It also times the score-JSON path: parsing the largest Composer score JSON of
 corpus's own `canonical/` file), converting it each way, and evaluating the JSON-loaded and
 the text-loaded symphony over the same sessions; their weights must be identical.
 
+It also times the `alchemiser` command as a whole process (best of `--repeats`, wall and
+CPU seconds: CPU time hardly grows when other processes load the machine): `--help`, a
+one-session `strategy eval` and a `plan`; the start-up of that `strategy eval` in stages
+(importing the CLI, importing the engine, reading the bars, evaluating); and one
+`strategy eval` call over the whole `composer/` folder (every file on one reading of the
+bars). `--cli-only` prints only these figures.
+
 Goals on the 2-core reference machine: the whole corpus over 250 sessions < 30 s; one
 session of allocations.prod.json < 1 s after the data is loaded; the JSON and text forms of
-one symphony evaluate equally fast (within noise).
+one symphony evaluate equally fast (within noise); `alchemiser --help` < 0.5 s; a one-session
+`strategy eval` and a `plan` < 1.5 s as whole processes.
 """
 
 import argparse
@@ -31,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from alchemiser_dagster.domain.errors import StrategyError  # noqa: E402
 from alchemiser_dagster.domain.marketdata.bars import read_bars, write_bars  # noqa: E402
 from alchemiser_dagster.domain.marketdata.synth import generate_bars  # noqa: E402
 from alchemiser_dagster.domain.strategy.allocation import evaluate_allocation  # noqa: E402
@@ -43,6 +52,7 @@ from alchemiser_dagster.domain.strategy.score_writer import to_score_json_text  
 from alchemiser_dagster.domain.strategy.writer import strategy_key, to_clj  # noqa: E402
 
 DATA = ROOT / "bench" / "out" / "bars.parquet"
+COMPOSER_DATA = ROOT / "bench" / "out" / "composer_bars.parquet"
 DATA_START = dt.date(2019, 1, 2)
 DATA_END = dt.date(2025, 12, 31)
 
@@ -160,6 +170,133 @@ def largest_json(corpus: Path) -> Path | None:
     return samples[0] if samples else None
 
 
+# Times `strategy eval`'s start-up in stages, in a fresh interpreter (the bench itself has
+# already imported the engine). argv: symphony, bars. Prints wall and CPU seconds per stage.
+STARTUP_PROBE = """
+import json, sys, time
+marks = [("start", time.perf_counter(), time.process_time())]
+def mark(name): marks.append((name, time.perf_counter(), time.process_time()))
+import alchemiser_dagster.cli
+mark("import the CLI (root group)")
+import alchemiser_dagster.cli.strategy
+from alchemiser_dagster.domain.marketdata.bars import read_bars
+from alchemiser_dagster.domain.strategy.compiler import load_symphony
+from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator
+from alchemiser_dagster.domain.strategy.history import MarketHistory
+mark("import the engine (strategy group)")
+history = MarketHistory.from_bars(read_bars(sys.argv[2]), source=sys.argv[2])
+mark("read the bars")
+SymphonyEvaluator(load_symphony(sys.argv[1]), history).evaluate_range(history.sessions[-1:])
+mark("parse and evaluate one session")
+print(json.dumps([[n, w - pw, c - pc] for (_, pw, pc), (n, w, c) in zip(marks, marks[1:])]))
+"""
+
+
+def cli_process(args: list[str], repeats: int) -> tuple[float, float, int]:
+    """Best wall and CPU seconds of `repeats` runs of `alchemiser ARGS`, and the exit status."""
+    wall = cpu = math.inf
+    status = 0
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "alchemiser_dagster.cli", *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        wall = min(wall, time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = min(cpu, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        status = done.returncode
+        if status not in (0, 2):
+            raise SystemExit(f"alchemiser {' '.join(args)} failed ({status}):\n{done.stderr}")
+    return wall, cpu, status
+
+
+def plan_inputs() -> tuple[Path, Path]:
+    """A small snapshot and target weights for timing `alchemiser plan`."""
+    snapshot, targets = DATA.with_name("plan_snapshot.json"), DATA.with_name("plan_targets.json")
+    quotes = {"SPY": {"bid": "549.98", "ask": "550.02"}, "TLT": {"bid": "89.99", "ask": "90.01"}}
+    document = {
+        "equity": "50000.00",
+        "cash": "12000.00",
+        "buying_power": "24000.00",
+        "positions": {"SPY": "20", "TLT": "150.5"},
+        "quotes": quotes,
+        "assets": {s: {"tradable": True, "fractionable": True} for s in quotes},
+    }
+    snapshot.write_text(json.dumps(document), encoding="utf-8")
+    targets.write_text(json.dumps({"SPY": "0.6", "TLT": "0.4"}), encoding="utf-8")
+    return snapshot, targets
+
+
+def composer_files(corpus: Path) -> list[Path]:
+    folder = corpus / "composer"
+    return sorted([*folder.glob("*.clj"), *folder.glob("*.json")]) if folder.is_dir() else []
+
+
+def ensure_composer_data(files: list[Path]) -> Path:
+    """Generated bars for every symbol the readable composer/ symphonies use."""
+    if not COMPOSER_DATA.exists():
+        symbols: set[str] = set()
+        for path in files:
+            try:
+                symbols |= load_symphony(path).symbols
+            except StrategyError:
+                continue  # a broken source: the batch call names it
+        write_bars(generate_bars(sorted(symbols), start=DATA_START, end=DATA_END), COMPOSER_DATA)
+    return COMPOSER_DATA
+
+
+def cli_figures(corpus: Path, sessions: int, repeats: int) -> None:
+    data = ensure_data()
+    symphony = corpus / "1-KMLM.clj"
+    if not symphony.exists():
+        symphony = ROOT / "strategies" / "1-KMLM.clj"
+    print(f"alchemiser as a whole process (best of {repeats}; wall s / CPU s):")
+    snapshot, targets = plan_inputs()
+    runs = [
+        ("--help", ["--help"], 0.5),
+        (
+            f"strategy eval {symphony.name}, one session",
+            ["strategy", "eval", str(symphony), "--bars", str(data)],
+            1.5,
+        ),
+        ("plan", ["plan", "--snapshot", str(snapshot), "--targets", str(targets)], 1.5),
+    ]
+    for label, args, goal in runs:
+        wall, cpu, _ = cli_process(args, repeats)
+        print(f"  {label:<40} {wall:6.2f} / {cpu:5.2f}  (goal < {goal} s)")
+    out = subprocess.run(
+        [sys.executable, "-c", STARTUP_PROBE, str(symphony), str(data)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    print(f"  start-up of that strategy eval, in stages ({data.name}, wall s / CPU s):")
+    for name, wall, cpu in json.loads(out.strip().splitlines()[-1]):
+        print(f"    {name:<38} {wall:6.2f} / {cpu:5.2f}")
+    files = composer_files(corpus)
+    if not files:
+        print("no composer/ folder in the corpus: batch figure not measured")
+        return
+    bars = ensure_composer_data(files)
+    days = MarketHistory.from_bars(read_bars(bars), source=str(bars)).sessions[-sessions:]
+    folder = str(corpus / "composer")
+    args = ["strategy", "eval", folder, "--bars", str(bars), "--start", days[0].isoformat()]
+    wall, cpu, status = cli_process(args, 1)
+    print(
+        f"  strategy eval composer/ ({len(files)} files, {len(days)} sessions, one call): {wall:.2f} s wall,"
+        f" {cpu:.2f} s CPU, exit {status} (2: the collection's broken sources are named on stderr)"
+    )
+
+
 def run_child(*args: str) -> dict[str, float | str | int]:
     out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True).stdout
     result: dict[str, float | str | int] = json.loads(out.strip().splitlines()[-1])
@@ -170,6 +307,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=default_corpus())
     parser.add_argument("--sessions", type=int, default=250)
+    parser.add_argument("--repeats", type=int, default=5, help="runs per CLI figure (best is shown)")
+    parser.add_argument("--cli-only", action="store_true", help="only the alchemiser command's figures")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--prod", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--json-sample", type=Path, help=argparse.SUPPRESS)
@@ -184,6 +323,9 @@ def main() -> None:
         print(json.dumps(prod_session(args.prod)))
         return
 
+    if args.cli_only:
+        cli_figures(args.corpus, args.sessions, args.repeats)
+        return
     ensure_data()
     files = sorted(args.corpus.glob("*.clj")) + sorted(args.corpus.glob("head/*.clj"))
     print(f"data: {DATA} ({DATA_START}..{DATA_END}); corpus: {args.corpus}; last {args.sessions} sessions")
@@ -209,6 +351,7 @@ def main() -> None:
         f"allocations.prod.json, one session after data load: cold {prod['cold_s']:.3f} s,"
         f" warm {prod['warm_s']:.3f} s (goal < 1 s); peak RSS {prod['peak_rss_mib']:.0f} MiB"
     )
+    cli_figures(args.corpus, args.sessions, args.repeats)
     sample = largest_json(args.corpus)
     if sample is None:
         print("no composer/*.json sample in the corpus: score-JSON path not measured")

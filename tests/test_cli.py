@@ -219,3 +219,49 @@ def test_json_weights_have_10_decimals_and_sum_to_one(synthetic_bars_path: Path,
     assert sorted(weights) == sorted(symbols)
     assert all(round(w, 10) == w and abs(w - 1 / 7) < 1e-10 for w in weights.values())
     assert abs(sum(weights.values()) - 1) < 1e-12
+
+
+def test_batch_eval_keys_each_file_and_names_each_bad_one(synthetic_bars_path: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "symphonies"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "a.clj").write_text('(defsymphony "a" {} (asset "SPY"))')
+    (folder / "bad.clj").write_text('(defsymphony "x" {}\n  (weight-equal [(asset "SPY")]\n')
+    (folder / "ghost.clj").write_text(
+        '(defsymphony "ghost" {} (if (> (rsi "NOSUCH" {:window 10}) 50) [(asset "SPY")] [(asset "BIL")]))'
+    )
+    (folder / "notes.txt").write_text("not a symphony")
+    (folder / "nested" / "skipped.clj").write_text("not read: folders are not searched recursively")
+    out = tmp_path / "trace.jsonl"
+    span = ("--start", "2024-06-26", "--end", "2024-06-28")
+    batch = run("strategy", "eval", folder, TQQQ, "--bars", synthetic_bars_path, *span, "--trace-out", out)
+
+    # The good files are evaluated and printed, keyed by file; each bad one is named on
+    # stderr (in file order) and the call exits 2.
+    assert batch.returncode == 2
+    payload = json.loads(batch.stdout)
+    assert list(payload) == [str(folder / "a.clj"), str(TQQQ)]
+    assert payload[str(folder / "a.clj")] == {
+        d: {"SPY": 1.0} for d in ("2024-06-26", "2024-06-27", "2024-06-28")
+    }
+    single = run("strategy", "eval", TQQQ, "--bars", synthetic_bars_path, *span)
+    assert single.returncode == 0, single.stderr
+    assert payload[str(TQQQ)] == json.loads(single.stdout)
+    errors = batch.stderr.splitlines()
+    assert errors[0].startswith("bad.clj:2:3: ParseError: ")
+    assert errors[1].startswith("ghost.clj:1:32: UnknownSymbol: ") and "symbol=NOSUCH" in errors[1]
+    assert len(errors) == 2
+
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(line["file"], line["date"]) for line in lines] == [
+        (str(path), day)
+        for path in (folder / "a.clj", TQQQ)
+        for day in ("2024-06-26", "2024-06-27", "2024-06-28")
+    ]
+
+
+def test_batch_eval_of_good_files_exits_0_with_a_table_per_file(synthetic_bars_path: Path) -> None:
+    second = corpus_dir() / "1-KMLM.clj"
+    result = run("strategy", "eval", TQQQ, second, "--bars", synthetic_bars_path, "--format", "table")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"== {TQQQ} ==\n2024-06-28")
+    assert f"\n\n== {second} ==\n2024-06-28" in result.stdout

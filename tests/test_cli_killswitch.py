@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from alchemiser_dagster.cli_killswitch import killswitch
+from alchemiser_dagster.cli.killswitch import killswitch
 
 
 @pytest.fixture

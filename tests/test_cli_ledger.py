@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
-from alchemiser_dagster.cli_ledger import ledger
+from alchemiser_dagster.cli.ledger import ledger
 from alchemiser_dagster.domain.broker import OrderInfo, Side
 from alchemiser_dagster.domain.execution.ledger import build_ledger
 from alchemiser_dagster.domain.execution.models import ExecutionResult

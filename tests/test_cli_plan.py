@@ -21,14 +21,14 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 
-from alchemiser_dagster.cli_plan import plan as plan_command
+from alchemiser_dagster.cli.plan import plan as plan_command
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings, RebalancePlan
 from alchemiser_dagster.domain.portfolio.planner import AssetInput, PlannerInput, QuoteInput, plan_rebalance
 from tests.conftest import ROOT
 from tests.domain.portfolio.test_planner_properties import Case, cases
 
 D = Decimal
-PROGRAM = "from alchemiser_dagster.cli_plan import main; main()"
+PROGRAM = "from alchemiser_dagster.cli.plan import main; main()"
 
 SNAPSHOT: dict[str, Any] = {
     "equity": "50000.00",

@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from dagster._daemon.types import DaemonHeartbeat
 
 from alchemiser_dagster.cli import main
-from alchemiser_dagster.cli_status import next_scheduled_run, public_location, status
+from alchemiser_dagster.cli.status import next_scheduled_run, public_location, status
 from alchemiser_dagster.control.killswitch_store import KillSwitchStore
 from alchemiser_dagster.domain.calendar import calendar_bounds
 from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from alchemiser_dagster.cli_storage import storage
+from alchemiser_dagster.cli.storage import storage
 from alchemiser_dagster.pipeline.io_manager import ModelIOManager, version_name
 
 NOW = dt.datetime.now(dt.UTC)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # only the Protocol's signature names it; `alchemiser plan` needs no pandas
+    import pandas as pd
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit"]

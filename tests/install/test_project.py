@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 import alchemiser_dagster
-from alchemiser_dagster.cli_init import init
-from alchemiser_dagster.cli_run import demo
+from alchemiser_dagster.cli.init import init
+from alchemiser_dagster.cli.run import demo
 from alchemiser_dagster.domain.errors import ConfigError
 from alchemiser_dagster.domain.strategy.config import load_allocation_config
 from alchemiser_dagster.project import dagster_home, template_files

@@ -27,7 +27,7 @@ from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 
 from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.simulator.server import SimulatorServer
-from alchemiser_dagster.cli_accounts import workspace_yaml
+from alchemiser_dagster.cli.accounts import workspace_yaml
 from alchemiser_dagster.domain.execution.models import ExecutionResult
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllocation
 from alchemiser_dagster.pipeline.io_manager import ModelIOManager

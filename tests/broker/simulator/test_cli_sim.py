@@ -12,7 +12,7 @@ import requests
 from alpaca.trading.client import TradingClient
 from click.testing import CliRunner
 
-from alchemiser_dagster.cli_sim import sim
+from alchemiser_dagster.cli.sim import sim
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -27,7 +27,7 @@ def test_serve_rejects_a_date_that_is_not_a_session(tmp_path: Path) -> None:
 
 def test_serve_runs_until_interrupted(tmp_path: Path, sim_bars_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-c", "from alchemiser_dagster.cli_sim import sim; sim()", "serve", "--port", "0",
+    cmd = [sys.executable, "-c", "from alchemiser_dagster.cli.sim import sim; sim()", "serve", "--port", "0",
            "--state", str(tmp_path / "state"), "--date", "2024-06-28", "--cash", "2500", "--bars", str(sim_bars_path)]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     try:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from alchemiser_dagster.cli_data import data
+from alchemiser_dagster.cli.data import data
 from alchemiser_dagster.domain import calendar
 from alchemiser_dagster.domain.marketdata.bars import (
     BAR_COLUMNS,

@@ -38,6 +38,7 @@ from alchemiser_dagster.broker.simulator.server import (
 )
 from alchemiser_dagster.domain import calendar
 from alchemiser_dagster.domain.errors import ConfigError
+from alchemiser_dagster.modes import mode_profile
 from alchemiser_dagster.secrets import env_name, resolve_secret
 from alchemiser_dagster.settings import Settings
 
@@ -100,7 +101,8 @@ def open_broker_session(
     Embedded mode ignores the keys and ``broker_url``; any other mode is Alpaca's paper
     API unless it is ``live``.
     """
-    server = start_stand_in(sim_state_dir, sim_date, sim_time) if mode == "embedded" else None
+    profile = mode_profile(mode)
+    server = start_stand_in(sim_state_dir, sim_date, sim_time) if profile.stand_in else None
     try:
         if server is not None:
             broker = AlpacaBroker(
@@ -113,7 +115,7 @@ def open_broker_session(
             broker = AlpacaBroker(
                 api_key,
                 secret_key,
-                paper=mode != "live",
+                paper=profile.paper,
                 base_url=broker_url,
                 timeout_seconds=timeout_seconds,
             )
@@ -161,11 +163,11 @@ def open_broker(settings: Settings, environ: Mapping[str, str] | None = None) ->
     guards orders, is the caller's to check (:func:`check_live_confirm`).
     """
     keys = ("", "")
-    if settings.mode == "embedded":
-        if settings.sim_date is not None:
-            _require_session(settings.sim_date)
-    else:
+    profile = mode_profile(settings.mode)
+    if profile.needs_keys:
         keys = broker_keys(settings, environ)
+    elif profile.stand_in and settings.sim_date is not None:
+        _require_session(settings.sim_date)
     with open_broker_session(
         settings.mode,
         api_key=keys[0],

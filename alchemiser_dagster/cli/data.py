@@ -194,10 +194,11 @@ def fetch(
 
 
 def _describe_source(settings: Settings) -> str:
-    if settings.mode == "embedded":
-        return "the embedded stand-in"
-    where = f" at {settings.broker_url}" if settings.broker_url else ""
-    return f"Alpaca {settings.mode}{where}"
+    from alchemiser_dagster.modes import mode_profile
+
+    profile = mode_profile(settings.mode)
+    where = f" at {settings.broker_url}" if settings.broker_url and not profile.stand_in else ""
+    return f"{profile.describe}{where}"
 
 
 def _check_complete(

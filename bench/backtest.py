@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from alchemiser_dagster.demo.synth import generate_bars  # noqa: E402
 from alchemiser_dagster.domain.backtest.engine import BacktestSettings, run_backtest  # noqa: E402
 from alchemiser_dagster.domain.marketdata.bars import read_bars, write_bars  # noqa: E402
-from alchemiser_dagster.domain.marketdata.synth import generate_bars  # noqa: E402
 from alchemiser_dagster.domain.strategy.config import load_allocation_config  # noqa: E402
 
 DATA = ROOT / "bench" / "out" / "backtest-bars.parquet"

@@ -39,9 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from alchemiser_dagster.demo.synth import generate_bars  # noqa: E402
 from alchemiser_dagster.domain.errors import StrategyError  # noqa: E402
 from alchemiser_dagster.domain.marketdata.bars import read_bars, write_bars  # noqa: E402
-from alchemiser_dagster.domain.marketdata.synth import generate_bars  # noqa: E402
 from alchemiser_dagster.domain.strategy.allocation import evaluate_allocation  # noqa: E402
 from alchemiser_dagster.domain.strategy.compiler import load_symphony, parse_symphony  # noqa: E402
 from alchemiser_dagster.domain.strategy.config import load_allocation_config  # noqa: E402

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from alchemiser_dagster.domain.marketdata.synth import generate_bars
+from alchemiser_dagster.demo.synth import generate_bars
 from alchemiser_dagster.domain.strategy.history import MarketHistory
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,9 +25,9 @@ import pytest
 from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
 from alchemiser_dagster.cli import main
+from alchemiser_dagster.demo.synth import generate_bars
 from alchemiser_dagster.domain.calendar import nyse_sessions
 from alchemiser_dagster.domain.marketdata.bars import BAR_COLUMNS, read_bars
-from alchemiser_dagster.domain.marketdata.synth import generate_bars
 from alchemiser_dagster.domain.strategy.allocation import required_market_data
 from alchemiser_dagster.domain.strategy.config import load_allocation_config
 

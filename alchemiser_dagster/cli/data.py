@@ -18,10 +18,10 @@ import pandas as pd
 
 from alchemiser_dagster.broker.pacing import PacedBroker
 from alchemiser_dagster.broker.session import open_broker
+from alchemiser_dagster.demo.synth import generate_bars
 from alchemiser_dagster.domain import calendar
 from alchemiser_dagster.domain.errors import MarketDataError
 from alchemiser_dagster.domain.marketdata.bars import normalize_bars, write_bars
-from alchemiser_dagster.domain.marketdata.synth import generate_bars
 from alchemiser_dagster.domain.strategy.allocation import required_market_data
 from alchemiser_dagster.domain.strategy.config import load_allocation_config
 from alchemiser_dagster.settings import Settings, load_settings

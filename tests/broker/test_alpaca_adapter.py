@@ -900,7 +900,7 @@ SIM_NOW = dt.datetime(2024, 6, 28, 15, 45, tzinfo=NY)
 
 @pytest.fixture(scope="module")
 def sim_bars() -> pd.DataFrame:
-    from alchemiser_dagster.domain.marketdata.synth import generate_bars
+    from alchemiser_dagster.demo.synth import generate_bars
 
     return generate_bars(symbols=SIM_SYMBOLS, start=dt.date(2024, 1, 2), end=dt.date(2024, 6, 28))
 

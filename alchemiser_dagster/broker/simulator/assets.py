@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from alchemiser_dagster.domain.marketdata.universe import profile_for, symbol_unit
+from alchemiser_dagster.demo.universe import profile_for, symbol_unit
 
 __all__ = ["ASSET_NAMESPACE", "AssetInfo", "asset_info", "non_fractionable_symbols"]
 

@@ -30,9 +30,9 @@ from alchemiser_dagster.broker.simulator.httpapi import SimHTTPServer
 from alchemiser_dagster.broker.simulator.prices import PriceBook
 from alchemiser_dagster.broker.simulator.routes import SimApi
 from alchemiser_dagster.broker.simulator.timeutil import parse_ts
+from alchemiser_dagster.demo.synth import generate_bars
 from alchemiser_dagster.domain import calendar
 from alchemiser_dagster.domain.calendar import NEW_YORK
-from alchemiser_dagster.domain.marketdata.synth import generate_bars
 
 __all__ = ["SimulatorServer", "default_now", "session_time", "stored_now"]
 

@@ -1,2 +1,2 @@
-"""Market data: validated daily bars (``bars``), the symbol universe (``universe``) and the
-deterministic synthetic market (``synth``). Import from the submodules."""
+"""Market data: validated daily bars (``bars``) and the per-session bar (``session_bars``).
+Synthetic data lives in :mod:`alchemiser_dagster.demo`. Import from the submodules."""

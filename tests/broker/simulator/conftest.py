@@ -17,8 +17,8 @@ from alpaca.trading.requests import MarketOrderRequest
 
 from alchemiser_dagster.broker.simulator.assets import non_fractionable_symbols
 from alchemiser_dagster.broker.simulator.server import SimulatorServer
+from alchemiser_dagster.demo.synth import generate_bars
 from alchemiser_dagster.domain.calendar import NEW_YORK
-from alchemiser_dagster.domain.marketdata.synth import generate_bars
 
 SYMBOLS = ("SPY", "QQQ", "AAPL", "TQQQ", "MARA", "BIL")
 #: Friday 2024-06-28, 15:45 New York: the market is open.

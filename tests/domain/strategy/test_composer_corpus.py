@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from alchemiser_dagster.domain.marketdata.synth import generate_bars
+from alchemiser_dagster.demo.synth import generate_bars
 from alchemiser_dagster.domain.strategy.compiler import load_symphony
 from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator
 from alchemiser_dagster.domain.strategy.history import MarketHistory

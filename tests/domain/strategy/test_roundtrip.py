@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alchemiser_dagster.domain.marketdata.synth import generate_bars
+from alchemiser_dagster.demo.synth import generate_bars
 from alchemiser_dagster.domain.strategy import rules
 from alchemiser_dagster.domain.strategy.ast import (
     Asset,

@@ -13,18 +13,18 @@ import pytest
 from click.testing import CliRunner
 
 from alchemiser_dagster.cli.data import data
+from alchemiser_dagster.demo.synth import generate_bars
+from alchemiser_dagster.demo.universe import (
+    CORPUS_SYMBOLS,
+    FACTORS,
+    profile_for,
+)
 from alchemiser_dagster.domain import calendar
 from alchemiser_dagster.domain.marketdata.bars import (
     BAR_COLUMNS,
     close_matrix,
     normalize_bars,
     read_bars,
-)
-from alchemiser_dagster.domain.marketdata.synth import generate_bars
-from alchemiser_dagster.domain.marketdata.universe import (
-    CORPUS_SYMBOLS,
-    FACTORS,
-    profile_for,
 )
 
 D = dt.date
@@ -107,7 +107,7 @@ def test_determinism_and_seed_sensitivity() -> None:
 def test_stable_across_processes() -> None:
     code = (
         "import datetime as dt, hashlib;"
-        "from alchemiser_dagster.domain.marketdata.synth import generate_bars;"
+        "from alchemiser_dagster.demo.synth import generate_bars;"
         "df = generate_bars(['SPY', 'BRK/B', 'MARA'], start=dt.date(2024, 1, 2),"
         " end=dt.date(2024, 3, 28));"
         "print(hashlib.sha256(df[['open','high','low','close','volume']]"

@@ -1,4 +1,4 @@
-"""Deterministic synthetic daily bars for every symbol the strategies name.
+"""The factors behind the synthetic market: regimes, volatility, rates, commodities, crypto, trend.
 
 The demo and the tests need data in which the symphonies' ``if`` branches and filters
 actually change their answer over time, so the generator simulates a small but
@@ -22,47 +22,31 @@ structured market rather than independent random walks:
   classes, traded the next day).
 * **Sectors / styles / regions** load on the market (and on rates, oil, the dollar...)
   plus their own noise, scaled up in turbulent regimes.
-* **Symbols** follow :mod:`~alchemiser_dagster.domain.marketdata.universe` profiles;
-  leveraged funds are exactly ``k x`` their underlying's daily return minus fees, so
-  they decay in chop.
 
 Determinism: every random stream is seeded from ``(seed, blake2b(stream name))`` with
 numpy ``SeedSequence`` (never Python's salted ``hash``), so output is identical across
-processes. The simulation always starts at :data:`SYNTH_EPOCH` and prices are anchored at
-:data:`ANCHOR_SESSION` (recent, so that today's prices are realistic even for funds that
-decay, as in split-adjusted real data), hence a symbol's bars do not depend on which other symbols are
-requested, nor on ``start``/``end``: a shorter request is an exact slice of a longer one.
+processes. The simulation always starts at :data:`SYNTH_EPOCH`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
-from alchemiser_dagster.domain import calendar
-from alchemiser_dagster.domain.marketdata.bars import BAR_COLUMNS
-from alchemiser_dagster.domain.marketdata.universe import (
-    CORPUS_SYMBOLS,
-    FACTORS,
-    SymbolProfile,
-    profile_for,
-)
+from alchemiser_dagster.demo.universe import FACTORS
 
-__all__ = ["ANCHOR_SESSION", "SYNTH_EPOCH", "generate_bars", "simulate_factors"]
+__all__ = ["DAYS_PER_YEAR", "SYNTH_EPOCH", "FloatArray", "seeded_rng", "simulate_factors"]
 
 FloatArray = npt.NDArray[np.float64]
 
 #: First simulated session (the calendar's first session).
 SYNTH_EPOCH: Final = dt.date(2000, 1, 3)
-#: Session on which every symbol closes at its profile's ``base_price``.
-ANCHOR_SESSION: Final = dt.date(2026, 1, 2)
-_DAYS_PER_YEAR: Final = 252.0
+DAYS_PER_YEAR: Final = 252.0
+
 
 # --- market regimes -----------------------------------------------------------------------
 BULL, CHOP, BEAR, CRASH, RECOVERY = range(5)
@@ -213,13 +197,10 @@ _TREND_LOOKBACK: Final = 63
 _TREND_SCALE: Final = 0.0136
 _TREND_DRIFT: Final = 0.0001
 
-_EQUITY_CATEGORIES_WITHOUT_SCALING: Final = frozenset({"fund", "bond", "cash", "leveraged", "inverse"})
-
-
 # --- random streams -----------------------------------------------------------------------
 
 
-def _rng(seed: int, stream: str) -> np.random.Generator:
+def seeded_rng(seed: int, stream: str) -> np.random.Generator:
     """An independent generator for ``stream``, stable across processes and platforms."""
     digest = hashlib.blake2b(stream.encode(), digest_size=16).digest()
     words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
@@ -266,12 +247,6 @@ def _path(ordinals: FloatArray, points: tuple[tuple[int, float], ...]) -> FloatA
     return np.asarray(np.interp(ordinals, xs.astype(np.int64).astype(np.float64), ys))
 
 
-def _ewm(values: FloatArray, alpha: float) -> FloatArray:
-    """Causal exponentially weighted mean (prefix-stable)."""
-    out = pd.Series(values).ewm(alpha=alpha, adjust=False).mean().to_numpy(dtype=np.float64)
-    return np.asarray(out, dtype=np.float64)
-
-
 # --- factor simulation --------------------------------------------------------------------
 
 
@@ -303,12 +278,12 @@ def _simulate_market(out: dict[str, FloatArray], days: npt.NDArray[np.datetime64
     """Regime chain + GARCH multiplier; returns the market's standard normal shocks."""
     n = len(days)
     regime = _markov_chain(
-        _rng(seed, "regime").random(n),
+        seeded_rng(seed, "regime").random(n),
         _REGIME_P,
         _episode_mask(days, _MARKET_EPISODES),
         BULL,
     )
-    z_m = _rng(seed, "factor:market").standard_normal(n)
+    z_m = seeded_rng(seed, "factor:market").standard_normal(n)
     h = np.empty(n)
     h_prev, z_prev = 1.0, 0.0
     omega = 1.0 - _GARCH_A - _GARCH_B
@@ -327,7 +302,7 @@ def _simulate_vix(out: dict[str, FloatArray], seed: int) -> None:
     """VIX level: mean-reverts to the regime's target, jumps when the market falls."""
     market = out["market"]
     n = len(market)
-    z_v = _rng(seed, "factor:vix").standard_normal(n)
+    z_v = seeded_rng(seed, "factor:vix").standard_normal(n)
     target = np.log(_REGIME_VIX[out["regime"].astype(np.int64)])
     shock = -5.5 * np.minimum(market, 0.0) - 2.5 * np.maximum(market, 0.0)
     noise = 0.035 * np.sqrt(out["turbulence"]) * z_v
@@ -357,12 +332,12 @@ def _simulate_rates(
     n = len(days)
     regime = out["regime"]
     rate_regime = _markov_chain(
-        _rng(seed, "rate-regime").random(n),
+        seeded_rng(seed, "rate-regime").random(n),
         _two_state(_RATE_P_STAY),
         _episode_mask(days, _RATE_EPISODES),
         0,
     )
-    z_y = _rng(seed, "factor:rates").standard_normal(n)
+    z_y = seeded_rng(seed, "factor:rates").standard_normal(n)
     # rho > 0: yields rise with stocks, so bonds hedge; rho < 0 (inflation): they don't.
     rho = np.where(rate_regime == 1, -0.4, np.where(regime == CRASH, 0.6, 0.35))
     crash_boost = 1.0 + 0.3 * (regime == CRASH)
@@ -381,8 +356,8 @@ def _simulate_rates(
     out["yield10"] = yields
     out["short_rate"] = short_rate
     out["duration"] = -(yields - y_prev)
-    out["carry"] = y_prev / _DAYS_PER_YEAR
-    out["cash"] = short_prev / _DAYS_PER_YEAR
+    out["carry"] = y_prev / DAYS_PER_YEAR
+    out["cash"] = short_prev / DAYS_PER_YEAR
 
 
 def _simulate_real_assets(out: dict[str, FloatArray], seed: int) -> None:
@@ -393,12 +368,12 @@ def _simulate_real_assets(out: dict[str, FloatArray], seed: int) -> None:
     noise_scale = np.sqrt(out["turbulence"])
 
     def z(name: str) -> FloatArray:
-        return _rng(seed, f"factor:{name}").standard_normal(n)
+        return seeded_rng(seed, f"factor:{name}").standard_normal(n)
 
     out["usd"] = np.where(crash, -0.15, -0.06) * market + 0.0045 * z("usd")
     out["gold"] = 0.00025 - 0.4 * out["usd"] + 0.03 * market + 0.009 * noise_scale**0.3 * z("gold")
     out["silver"] = 1.2 * out["gold"] + 0.15 * market + 0.011 * z("silver")
-    zz = _rng(seed, "factor:oil").standard_normal((n, 3))
+    zz = seeded_rng(seed, "factor:oil").standard_normal((n, 3))
     out["oil"] = np.where(crash, -0.004, 0.0001) + 0.45 * market + 0.019 * noise_scale**0.5 * zz[:, 0]
     _add_jumps(out, "oil", zz)
     out["natgas"] = -0.0006 + 0.1 * market + 0.032 * z("natgas")
@@ -417,12 +392,12 @@ def _simulate_crypto(out: dict[str, FloatArray], days: npt.NDArray[np.datetime64
     """Crypto: its own bull/bear chain, market beta, high vol."""
     n = len(days)
     crypto_regime = _markov_chain(
-        _rng(seed, "crypto-regime").random(n),
+        seeded_rng(seed, "crypto-regime").random(n),
         _two_state(_CRYPTO_P_STAY),
         _episode_mask(days, _CRYPTO_EPISODES),
         0,
     )
-    z = _rng(seed, "factor:crypto").standard_normal(n)
+    z = seeded_rng(seed, "factor:crypto").standard_normal(n)
     out["crypto_regime"] = crypto_regime.astype(np.float64)
     out["crypto"] = (
         _CRYPTO_MU[crypto_regime] + 0.9 * out["market"] + 0.032 * np.sqrt(out["turbulence"]) ** 0.5 * z
@@ -441,7 +416,7 @@ def _simulate_trend(out: dict[str, FloatArray], seed: int) -> None:
         momentum = np.zeros(n)
         momentum[k:] = level[k:n] - level[: n - k]
         signal_sum += np.sign(momentum) * r / nominal
-    z = _rng(seed, "factor:trend").standard_normal(n)
+    z = seeded_rng(seed, "factor:trend").standard_normal(n)
     out["trend"] = _TREND_DRIFT + _TREND_SCALE * signal_sum / len(_TREND_ASSETS) + 0.002 * z
 
 
@@ -451,7 +426,7 @@ def _simulate_derived(out: dict[str, FloatArray], seed: int) -> None:
     n = len(market)
     noise_scale = np.sqrt(out["turbulence"])
     for name, (beta, own_vol, extra) in _DERIVED.items():
-        zz = _rng(seed, f"factor:{name}").standard_normal((n, 3))
+        zz = seeded_rng(seed, f"factor:{name}").standard_normal((n, 3))
         r = beta * market + own_vol * noise_scale * zz[:, 0]
         for key, weight in extra:
             r = r + weight * out[key]
@@ -464,153 +439,3 @@ def _add_jumps(out: dict[str, FloatArray], name: str, zz: FloatArray) -> None:
     size, mean = _JUMPY[name]
     jump = np.abs(zz[:, 1]) > 2.5
     out[name] = out[name] + np.where(jump, mean + size * zz[:, 2], 0.0)
-
-
-# --- symbols ------------------------------------------------------------------------------
-
-
-class _SymbolReturns:
-    """Memoized per-symbol daily returns (leveraged funds need their underlying's)."""
-
-    def __init__(self, factors: dict[str, FloatArray], n: int, seed: int) -> None:
-        self.factors = factors
-        self.n = n
-        self.seed = seed
-        self.returns: dict[str, FloatArray] = {}
-        self.noise: dict[str, FloatArray] = {}
-        self._in_progress: set[str] = set()
-
-    def get(self, symbol: str) -> FloatArray:
-        cached = self.returns.get(symbol)
-        if cached is not None:
-            return cached
-        if symbol in self._in_progress:
-            raise ValueError(f"circular symbol profile involving {symbol}")
-        self._in_progress.add(symbol)
-        try:
-            r = self._compute(profile_for(symbol))
-        finally:
-            self._in_progress.discard(symbol)
-        self.returns[symbol] = r
-        return r
-
-    def _compute(self, profile: SymbolProfile) -> FloatArray:
-        # columns: idio, gap, high, low, volume, jump flag, jump size
-        z = _rng(self.seed, f"symbol:{profile.symbol}").standard_normal((self.n, 7))
-        self.noise[profile.symbol] = z
-        r = np.full(self.n, profile.drift / _DAYS_PER_YEAR)
-        for key, beta in profile.loadings:
-            source = self.factors[key] if key in FACTORS else self.get(key)
-            r = r + beta * source
-        idio = profile.idio_vol * z[:, 0]
-        if profile.category not in _EQUITY_CATEGORIES_WITHOUT_SCALING:
-            idio = idio * np.sqrt(self.factors["turbulence"])
-        r = r + idio
-        if profile.jumps:
-            jump = np.abs(z[:, 5]) > 2.6
-            r = r + np.where(jump, 3.0 * profile.idio_vol * z[:, 6], 0.0)
-        clipped: FloatArray = np.clip(r, -0.9, 3.0)
-        return clipped
-
-
-def _symbol_bars(profile: SymbolProfile, r: FloatArray, z: FloatArray, anchor: int) -> dict[str, FloatArray]:
-    log_r = np.log1p(r)
-    level = np.cumsum(log_r)
-    close = profile.base_price * np.exp(level - level[anchor])
-    prev_close = np.concatenate(([close[0] / (1.0 + r[0])], close[:-1]))
-    sig = np.maximum(_ewm(np.abs(r), 0.1) * 1.25, 1e-5)
-    open_ = prev_close * np.exp(0.4 * log_r + 0.25 * sig * z[:, 1])
-    high = np.maximum(open_, close) * np.exp(0.6 * sig * np.abs(z[:, 2]))
-    low = np.minimum(open_, close) * np.exp(-0.6 * sig * np.abs(z[:, 3]))
-    surprise = np.minimum(np.abs(r) / sig, 4.0)
-    volume = np.maximum(np.rint(profile.base_volume * np.exp(0.3 * z[:, 4] + 0.5 * surprise - 0.5)), 1.0)
-    return {"open": open_, "high": high, "low": low, "close": close, "volume": volume}
-
-
-def _parse_symbols(symbols: Iterable[str] | None) -> list[str]:
-    if symbols is None:
-        return sorted(CORPUS_SYMBOLS)
-    if isinstance(symbols, str):
-        raise TypeError("symbols must be an iterable of symbols, not a single string")
-    chosen = set()
-    for s in symbols:
-        if not isinstance(s, str) or not s.strip() or s != s.strip():
-            raise ValueError(f"invalid symbol {s!r}")
-        chosen.add(s)
-    return sorted(chosen)
-
-
-def generate_bars(
-    symbols: Iterable[str] | None = None,
-    start: dt.date = dt.date(2018, 1, 2),
-    end: dt.date | None = None,
-    seed: int = 7,
-) -> pd.DataFrame:
-    """Synthetic daily bars, one row per symbol per NYSE session in ``[start, end]``.
-
-    ``symbols`` defaults to :data:`universe.CORPUS_SYMBOLS` (duplicates are ignored);
-    ``end`` defaults to the latest session on or before today; ``seed`` is a
-    non-negative int. The frame is in :func:`~.bars.normalize_bars` canonical form:
-    columns ``symbol date open high low close volume``, ``symbol`` str, ``date`` python
-    ``datetime.date`` objects, prices float64, ``volume`` float64 holding positive whole
-    numbers; sorted by (symbol, date). Invariants: close > 0, low > 0,
-    high >= max(open, close), low <= min(open, close).
-
-    Deterministic: the same arguments give an identical frame in any process, and a
-    symbol's bars are the same whatever other symbols or date range are requested.
-    ``ValueError`` for ``start`` before :data:`SYNTH_EPOCH`, ``start > end``, dates
-    outside the calendar, or a negative seed.
-    """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    if end is None:
-        end = calendar.latest_session_on_or_before(dt.date.today())
-    if start < SYNTH_EPOCH:
-        raise ValueError(
-            f"start {start.isoformat()} is before the synthetic history begins ({SYNTH_EPOCH.isoformat()})"
-        )
-    if start > end:
-        raise ValueError(f"start {start.isoformat()} is after end {end.isoformat()}")
-    chosen = _parse_symbols(symbols)
-
-    horizon = max(end, ANCHOR_SESSION)
-    sessions = calendar.nyse_sessions(SYNTH_EPOCH, horizon)
-    session_days = np.array(sessions, dtype="datetime64[D]")
-    lo = int(np.searchsorted(session_days, np.datetime64(start, "D"), side="left"))
-    hi = int(np.searchsorted(session_days, np.datetime64(end, "D"), side="right"))
-    anchor = int(np.searchsorted(session_days, np.datetime64(ANCHOR_SESSION, "D")))
-    m = max(hi - lo, 0)
-    if not chosen or m == 0:
-        return _frame([], np.empty(0, dtype=object), {}, 0)
-
-    factors = simulate_factors(sessions, seed)
-    engine = _SymbolReturns(factors, len(sessions), seed)
-    columns: dict[str, list[FloatArray]] = {c: [] for c in BAR_COLUMNS[2:]}
-    for symbol in chosen:
-        r = engine.get(symbol)
-        bars = _symbol_bars(profile_for(symbol), r, engine.noise[symbol], anchor)
-        for c, values in bars.items():
-            columns[c].append(values[lo:hi])
-    dates = np.empty(m, dtype=object)
-    dates[:] = session_days[lo:hi].astype(object)
-    stacked = {c: np.concatenate(parts) for c, parts in columns.items()}
-    return _frame(chosen, dates, stacked, m)
-
-
-def _frame(
-    symbols: list[str],
-    dates: npt.NDArray[np.object_],
-    columns: dict[str, FloatArray],
-    per_symbol: int,
-) -> pd.DataFrame:
-    total = len(symbols) * per_symbol
-    date_col = np.empty(total, dtype=object)
-    if total:
-        date_col[:] = np.tile(dates, len(symbols))
-    data: dict[str, object] = {
-        "symbol": pd.array(np.repeat(np.array(symbols, dtype=object), per_symbol), dtype="str"),
-        "date": pd.Series(date_col, dtype=object),
-    }
-    for c in BAR_COLUMNS[2:]:
-        data[c] = columns.get(c, np.empty(0, dtype=np.float64)).astype(np.float64, copy=False)
-    return pd.DataFrame(data, columns=list(BAR_COLUMNS))

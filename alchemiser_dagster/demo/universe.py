@@ -5,7 +5,7 @@ A :class:`SymbolProfile` says how a symbol's daily simple return is built::
     r = sum(beta * r[key] for key, beta in loadings) + drift / 252 + idio_vol * noise
 
 where each ``key`` is either a *factor* (lowercase name from :data:`FACTORS`, simulated
-by :mod:`~alchemiser_dagster.domain.marketdata.synth`) or another *symbol* (uppercase),
+by :mod:`~alchemiser_dagster.demo.factors`) or another *symbol* (uppercase),
 whose own return is used. A daily-reset leveraged fund is therefore simply
 ``loadings=(("QQQ", 3.0),)`` with a fee drift and a hair of tracking noise, which makes
 TQQQ exactly 3x QQQ every day and lets it decay in chop like the real thing.

@@ -28,11 +28,11 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from alchemiser_dagster.domain.constants import WEIGHT_SUM_TOLERANCE
 from alchemiser_dagster.domain.errors import MissingPrice, PortfolioError
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings, RebalancePlan
 from alchemiser_dagster.domain.portfolio.planner import (
     WEIGHT_PLACES,
-    WEIGHT_SUM_TOLERANCE,
     AssetInput,
     PlannerInput,
     QuoteInput,

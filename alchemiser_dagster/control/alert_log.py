@@ -16,7 +16,7 @@ from upath import UPath
 from alchemiser_dagster.control.documents import control_path, read_document, write_document
 from alchemiser_dagster.domain.alerts import Alert
 from alchemiser_dagster.domain.errors import StorageError
-from alchemiser_dagster.domain.portfolio.models import Record
+from alchemiser_dagster.domain.model import Record
 from alchemiser_dagster.storage import STORE_ERRORS
 
 

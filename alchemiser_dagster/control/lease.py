@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from upath import UPath
 
 from alchemiser_dagster.domain.errors import ConfigError, StorageError
-from alchemiser_dagster.domain.portfolio.models import Record
+from alchemiser_dagster.domain.model import Record
 from alchemiser_dagster.storage import STORE_ERRORS, is_local
 
 try:  # POSIX only

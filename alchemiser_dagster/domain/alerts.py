@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from alchemiser_dagster.domain.portfolio.models import Record
+from alchemiser_dagster.domain.model import Record
 
 AlertKind = Literal["check", "step", "run"]
 Severity = Literal["ERROR", "WARN"]

@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from alchemiser_dagster.domain.model import FrozenModel
 
 if TYPE_CHECKING:  # only the Protocol's signature names it; `alchemiser plan` needs no pandas
     import pandas as pd
@@ -26,11 +26,7 @@ TERMINAL_ORDER_STATUSES: frozenset[str] = frozenset(
 )
 
 
-class BrokerRecord(BaseModel):
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
-
-
-class AccountInfo(BrokerRecord):
+class AccountInfo(FrozenModel):
     account_number: str
     status: str
     currency: str
@@ -41,7 +37,7 @@ class AccountInfo(BrokerRecord):
     account_blocked: bool
 
 
-class PositionInfo(BrokerRecord):
+class PositionInfo(FrozenModel):
     symbol: str
     qty: Decimal  # negative for a short
     side: Literal["long", "short"]
@@ -50,7 +46,7 @@ class PositionInfo(BrokerRecord):
     current_price: Decimal | None
 
 
-class AssetInfo(BrokerRecord):
+class AssetInfo(FrozenModel):
     symbol: str
     tradable: bool
     fractionable: bool
@@ -58,7 +54,7 @@ class AssetInfo(BrokerRecord):
     status: str
 
 
-class QuoteInfo(BrokerRecord):
+class QuoteInfo(FrozenModel):
     symbol: str
     bid: Decimal
     ask: Decimal
@@ -67,21 +63,21 @@ class QuoteInfo(BrokerRecord):
     timestamp: dt.datetime
 
 
-class TradeInfo(BrokerRecord):
+class TradeInfo(FrozenModel):
     symbol: str
     price: Decimal
     size: Decimal
     timestamp: dt.datetime
 
 
-class MarketClock(BrokerRecord):
+class MarketClock(FrozenModel):
     timestamp: dt.datetime
     is_open: bool
     next_open: dt.datetime
     next_close: dt.datetime
 
 
-class OrderRequest(BrokerRecord):
+class OrderRequest(FrozenModel):
     """A DAY order; `client_order_id` is always ours and deterministic."""
 
     client_order_id: str
@@ -92,7 +88,7 @@ class OrderRequest(BrokerRecord):
     limit_price: Decimal | None = None
 
 
-class OrderInfo(BrokerRecord):
+class OrderInfo(FrozenModel):
     id: str
     client_order_id: str
     symbol: str

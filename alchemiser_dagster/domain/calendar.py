@@ -17,11 +17,12 @@ import datetime as dt
 import functools
 import warnings
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from alchemiser_dagster.domain.constants import NEW_YORK
 
 __all__ = [
     "CALENDAR_START",
@@ -35,7 +36,6 @@ __all__ = [
     "session_days",
 ]
 
-NEW_YORK = ZoneInfo("America/New_York")
 
 #: First date the cached calendar covers (the first session is 2000-01-03).
 CALENDAR_START = dt.date(2000, 1, 1)

@@ -15,14 +15,14 @@ from typing import Literal
 
 import pandas as pd
 
-from alchemiser_dagster.domain.calendar import NEW_YORK
+from alchemiser_dagster.domain.constants import CENT, NEW_YORK
 from alchemiser_dagster.domain.execution.models import ExecutionResult, OrderOutcome
 from alchemiser_dagster.domain.execution.outcome import limit_requotes
+from alchemiser_dagster.domain.model import Record
 from alchemiser_dagster.domain.portfolio.models import (
     AccountSnapshot,
     AllocationComparison,
     RebalancePlan,
-    Record,
     TargetAllocation,
 )
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
@@ -35,7 +35,6 @@ from alchemiser_dagster.domain.strategy.trace import (
     TraceEntry,
 )
 
-CENT = Decimal("0.01")
 DECISIONS_SHOWN = 8
 
 

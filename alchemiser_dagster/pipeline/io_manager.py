@@ -18,12 +18,17 @@ run id and the partition) and ``causation_id`` (the correlation ids of the upstr
 values the step loaded in this run). Models are wrapped in a JSON envelope; frames
 keep the same fields in the parquet schema metadata. A missing, corrupted or
 unexpected file is a `StorageError` naming the path.
+
+Versions are checked on read, for the envelope and for a stored record's own
+``schema_version``: an older one is migrated (`MIGRATIONS`) or refused, a newer one (written
+by a later release) is refused; the error names the file and both versions.
 """
 
 import datetime as dt
 import importlib
 import io
 import json
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import dagster as dg
@@ -44,6 +49,49 @@ UNPARTITIONED = "unpartitioned"
 # `20261206T221500123456Z`: sorts as it reads, one value per microsecond and run.
 STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
 STAMP_LENGTH = len("20261206T221500123456Z")
+
+
+# (model "module:Class", stored schema_version) -> the stored value upgraded by one version.
+# Empty while every record is at its first version; a record whose shape changes adds a step.
+MIGRATIONS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def checked_version(path: UPath, what: str, found: object, current: int) -> int:
+    """`found` as a version this release can read (equal or older), else a StorageError."""
+    if isinstance(found, bool) or not isinstance(found, int):
+        raise StorageError(f"{path}: {what} has no valid schema_version (found {found!r})")
+    if found > current:
+        raise StorageError(
+            f"{path}: {what} has schema_version {found}, written by a newer release;"
+            f" this one reads up to {current}. Upgrade alchemiser-dagster to read it"
+        )
+    return found
+
+
+def current_envelope(path: UPath, what: str, found: object) -> None:
+    """An envelope has no migrations: it is at `ENVELOPE_VERSION` or refused."""
+    version = checked_version(path, what, found, ENVELOPE_VERSION)
+    if version < ENVELOPE_VERSION:
+        raise StorageError(
+            f"{path}: {what} has schema_version {version}, older than {ENVELOPE_VERSION},"
+            " and no migration reads it"
+        )
+
+
+def migrated_value(path: UPath, model: str, value: dict[str, Any], current: int) -> dict[str, Any]:
+    """A stored record's value brought up to `current` step by step, or a StorageError."""
+    version = checked_version(path, model, value.get("schema_version"), current)
+    while version < current:
+        step = MIGRATIONS.get((model, version))
+        if step is None:
+            raise StorageError(
+                f"{path}: {model} has schema_version {version}, older than {current},"
+                " and no migration reads it"
+            )
+        value = step(value)
+        version += 1
+        value["schema_version"] = version
+    return value
 
 
 def correlation_id(run_id: str, partition: str | None) -> str:
@@ -257,8 +305,13 @@ class ModelIOManager(dg.ConfigurableIOManager):
             module_name, _, class_name = envelope["model"].partition(":")
             if not module_name.startswith(TRUSTED_PACKAGE):
                 raise StorageError(f"{path}: refusing to load model type {envelope['model']!r}")
+            current_envelope(path, "the envelope", envelope.get("schema_version"))
             model_type = getattr(importlib.import_module(module_name), class_name)
-            return model_type.model_validate_json(json.dumps(envelope["value"])), envelope
+            value = envelope["value"]
+            field = model_type.model_fields.get("schema_version")
+            if field is not None:
+                value = migrated_value(path, envelope["model"], value, field.default)
+            return model_type.model_validate_json(json.dumps(value)), envelope
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as error:
             raise StorageError(
                 f"{path}: stored value is corrupted ({type(error).__name__}: {error})"
@@ -275,4 +328,5 @@ class ModelIOManager(dg.ConfigurableIOManager):
             raise StorageError(
                 f"{path}: stored table is corrupted ({type(error).__name__}: {error})"
             ) from error
+        current_envelope(path, "the table", identity.get("schema_version"))
         return table.to_pandas(), identity

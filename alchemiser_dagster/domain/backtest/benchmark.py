@@ -22,16 +22,17 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from alchemiser_dagster.domain.backtest.metrics import SESSIONS_PER_YEAR
 from alchemiser_dagster.domain.errors import MarketDataError
+from alchemiser_dagster.domain.model import FrozenModel
 
 DEFAULT_BENCHMARK = "SPY"
 
 
-class BenchmarkStats(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class BenchmarkStats(FrozenModel):
+    model_config = ConfigDict(strict=False)  # filled from numpy results: lax on purpose
 
     symbol: str
     returns: int  # daily returns compared

@@ -18,11 +18,11 @@ import math
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
+from alchemiser_dagster.domain.constants import FLOAT_WEIGHT_SUM_TOLERANCE
 from alchemiser_dagster.domain.errors import ConfigError
 
 CASH = "$USD"
 SUM_TOLERANCE_PCT = 0.5
-WEIGHT_SUM_TOLERANCE = 1e-6  # a plain CSV's weights must already be fractions summing to <= 1
 
 WeightsHistory = dict[dt.date, dict[str, float]]
 
@@ -110,7 +110,7 @@ def _plain_rows(path: Path, rows: list[list[str]]) -> list[tuple[dt.date, dict[s
     out = []
     for day, (weights, where) in by_day.items():
         total = sum(weights.values())
-        if total > 1 + WEIGHT_SUM_TOLERANCE:
+        if total > 1 + FLOAT_WEIGHT_SUM_TOLERANCE:
             raise WeightsFileError(f"{where} ({day}): weights add up to {total:g}, more than 1")
         out.append((day, {s: w for s, w in weights.items() if w > 0 and s != CASH}, where))
     return out
@@ -146,6 +146,6 @@ def history_rows(history: Mapping[dt.date, Mapping[str, float]]) -> list[dict[st
         cash = 1.0 - sum(weights.values())
         for symbol, weight in sorted(weights.items()):
             rows.append({"date": day, "symbol": symbol, "weight": weight})
-        if cash > WEIGHT_SUM_TOLERANCE:
+        if cash > FLOAT_WEIGHT_SUM_TOLERANCE:
             rows.append({"date": day, "symbol": CASH, "weight": cash})
     return rows

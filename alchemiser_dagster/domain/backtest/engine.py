@@ -19,11 +19,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from alchemiser_dagster.domain.backtest.metrics import Performance, performance
+from alchemiser_dagster.domain.constants import CENT, FRACTIONAL_STEP
 from alchemiser_dagster.domain.errors import MarketDataError
 from alchemiser_dagster.domain.marketdata.bars import normalize_bars
+from alchemiser_dagster.domain.model import FrozenModel
 from alchemiser_dagster.domain.portfolio.allocation import build_target_allocation, to_decimal_weights
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings
 from alchemiser_dagster.domain.portfolio.planner import AssetInput, PlannerInput, QuoteInput, plan_rebalance
@@ -34,14 +36,12 @@ from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator
 from alchemiser_dagster.domain.strategy.history import MarketHistory
 
-CENT = Decimal("0.01")
 PRICE_PLACES = Decimal("0.0001")
-SHARE_STEP = Decimal("0.000001")
 ACCOUNT = "backtest"
 
 
-class BacktestSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class BacktestSettings(FrozenModel):
+    model_config = ConfigDict(strict=False)  # parsed from user text: coercion wanted
 
     cash: Decimal = Field(default=Decimal(100000), gt=0)
     slippage_bps: Decimal = Field(default=Decimal(5), ge=0, lt=10000)
@@ -82,7 +82,7 @@ def _strategies(config: AllocationConfig, history: MarketHistory) -> list[_Strat
 
 
 def _floor(qty: Decimal, fractional: bool) -> Decimal:
-    return qty.quantize(SHARE_STEP if fractional else Decimal(1), rounding=ROUND_DOWN)
+    return qty.quantize(FRACTIONAL_STEP if fractional else Decimal(1), rounding=ROUND_DOWN)
 
 
 class _Book:

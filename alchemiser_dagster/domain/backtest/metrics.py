@@ -7,13 +7,15 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from alchemiser_dagster.domain.model import FrozenModel
 
 SESSIONS_PER_YEAR = 252
 
 
-class Drawdown(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Drawdown(FrozenModel):
+    model_config = ConfigDict(strict=False)  # filled from numpy results: lax on purpose
 
     depth: float  # <= 0, fraction of the peak
     peak: dt.date | None
@@ -21,8 +23,8 @@ class Drawdown(BaseModel):
     recovered: dt.date | None  # first session back at the peak; None if never
 
 
-class Performance(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Performance(FrozenModel):
+    model_config = ConfigDict(strict=False)  # filled from numpy results: lax on purpose
 
     sessions: int
     start_equity: float

@@ -20,7 +20,6 @@ import pandas as pd
 
 from alchemiser_dagster.domain.backtest.engine import (
     ACCOUNT,
-    CENT,
     PRICE_PLACES,
     BacktestResult,
     BacktestSettings,
@@ -29,6 +28,7 @@ from alchemiser_dagster.domain.backtest.engine import (
     _prices,
 )
 from alchemiser_dagster.domain.backtest.metrics import performance
+from alchemiser_dagster.domain.constants import CENT
 from alchemiser_dagster.domain.errors import MarketDataError
 from alchemiser_dagster.domain.portfolio.allocation import to_decimal_weights
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings

@@ -21,9 +21,10 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from alchemiser_dagster.domain.broker import Broker, OrderInfo
+from alchemiser_dagster.domain.constants import MIN_ORDER_USD
 from alchemiser_dagster.domain.execution.guard import trading_refusal
 from alchemiser_dagster.domain.execution.ids import plan_prefix_for, session_prefix
 from alchemiser_dagster.domain.execution.models import ExecutionResult, ExecutionStatus, OrderOutcome
@@ -36,17 +37,17 @@ from alchemiser_dagster.domain.execution.walk import (
     wait_until_terminal,
     walk_phase,
 )
+from alchemiser_dagster.domain.model import FrozenModel
 from alchemiser_dagster.domain.portfolio.models import PlanItem, RebalancePlan
 from alchemiser_dagster.domain.risk.killswitch import KillState
 
 BPS = Decimal(10000)
-MIN_ORDER_USD = Decimal(1)
 
 
-class ExecutionSettings(BaseModel):
+class ExecutionSettings(FrozenModel):
     """How execution walks and waits (spec defaults: 10 s per step, deadline 2 min before close)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(strict=False)  # parsed from user text: coercion wanted
 
     step_seconds: float = Field(default=10.0, ge=0)
     walk_steps: tuple[Decimal, ...] = WALK_STEPS

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from alchemiser_dagster.domain.broker import MarketClock
-
-NEW_YORK = ZoneInfo("America/New_York")
+from alchemiser_dagster.domain.constants import NEW_YORK
 
 
 def trading_refusal(session: dt.date, clock: MarketClock) -> str | None:

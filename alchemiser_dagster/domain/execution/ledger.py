@@ -14,6 +14,7 @@ from decimal import Decimal
 import pandas as pd
 
 from alchemiser_dagster.domain.broker import OrderInfo
+from alchemiser_dagster.domain.constants import CENT
 from alchemiser_dagster.domain.execution.models import ExecutionResult
 from alchemiser_dagster.domain.portfolio.models import TargetAllocation
 
@@ -21,7 +22,6 @@ LEDGER_COLUMNS = (
     "session", "plan_id", "client_order_id", "order_id", "symbol", "side",
     "filled_qty", "filled_avg_price", "notional", "filled_at", "attribution",
 )  # fmt: skip
-CENT = Decimal("0.01")
 
 
 def build_ledger(execution: ExecutionResult, target: TargetAllocation) -> pd.DataFrame:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Literal
 
 from alchemiser_dagster.domain.broker import OrderInfo, Side
-from alchemiser_dagster.domain.portfolio.models import Record
+from alchemiser_dagster.domain.model import Record
 
 ExecutionStatus = Literal["SUCCESS", "PARTIAL", "FAILED", "PLAN_ONLY", "HALTED"]
 

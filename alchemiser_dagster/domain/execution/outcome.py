@@ -7,6 +7,7 @@ SUCCESS reads as TRADED so a trading day and a plan-only day no longer look alik
 from decimal import Decimal
 from typing import Final, Literal
 
+from alchemiser_dagster.domain.constants import CENT
 from alchemiser_dagster.domain.execution.models import ExecutionResult, ExecutionStatus
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan
 
@@ -16,7 +17,6 @@ OUTCOME_TAG: Final = "alchemiser/outcome"
 ORDERS_TAG: Final = "alchemiser/orders"
 ITEMS_TAG: Final = "alchemiser/items"
 NOTIONAL_TAG: Final = "alchemiser/notional"  # US dollars, to the cent
-CENT: Final = Decimal("0.01")
 
 _OUTCOMES: Final[dict[ExecutionStatus, Outcome]] = {
     "SUCCESS": "TRADED",

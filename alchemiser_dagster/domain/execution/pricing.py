@@ -11,10 +11,8 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
 from alchemiser_dagster.domain.broker import QuoteInfo, Side
+from alchemiser_dagster.domain.constants import CENT, FRACTIONAL_STEP, SUB_DOLLAR_TICK
 
-CENT = Decimal("0.01")
-SUB_DOLLAR_TICK = Decimal("0.0001")
-FRACTIONAL_STEP = Decimal("0.000001")
 WALK_STEPS: tuple[Decimal, ...] = (Decimal("0.50"), Decimal("0.75"), Decimal("0.95"))
 
 

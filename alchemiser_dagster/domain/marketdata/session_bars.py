@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from alchemiser_dagster.domain.broker import Broker, TradeInfo
 from alchemiser_dagster.domain.calendar import nyse_sessions, previous_session
+from alchemiser_dagster.domain.constants import NEW_YORK
 from alchemiser_dagster.domain.errors import MarketDataError
 from alchemiser_dagster.domain.marketdata.bars import BAR_COLUMNS, normalize_bars
 
-NEW_YORK = ZoneInfo("America/New_York")
 # rsi/ema use the whole history, so supply this many bars beyond the longest window.
 WARMUP_SESSIONS = 260
 

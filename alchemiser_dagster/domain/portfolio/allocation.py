@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Literal
 
+from alchemiser_dagster.domain.constants import WEIGHT_SUM_TOLERANCE
 from alchemiser_dagster.domain.errors import PortfolioError
 from alchemiser_dagster.domain.portfolio.models import (
     AccountSnapshot,
@@ -18,8 +19,6 @@ from alchemiser_dagster.domain.portfolio.models import (
 )
 from alchemiser_dagster.domain.portfolio.planner import WEIGHT_PLACES, price_of
 from alchemiser_dagster.domain.portfolio.snapshot import planner_input
-
-SUM_TOLERANCE = Decimal("1e-6")
 
 
 def to_decimal_weights(weights: Mapping[str, float | Decimal]) -> dict[str, Decimal]:
@@ -58,7 +57,7 @@ def build_target_allocation(
     if missing:
         raise PortfolioError(f"no weights for strategies {missing}")
     total_share = sum(shares.values(), Decimal(0))
-    if abs(total_share - 1) > SUM_TOLERANCE:
+    if abs(total_share - 1) > WEIGHT_SUM_TOLERANCE:
         raise PortfolioError(f"strategy shares must sum to 1, they sum to {total_share}")
     sleeves = tuple(
         _sleeve(name, share, strategy_weights[name], policy, (last_targets or {}).get(name), session)
@@ -78,7 +77,7 @@ def build_target_allocation(
     weights = {symbol: netted[symbol].quantize(WEIGHT_PLACES) for symbol in sorted(netted)}
     cash = sum((s.share for s in sleeves if s.policy == "cash"), Decimal(0))
     total = sum(weights.values(), Decimal(0)) + cash
-    if abs(total - 1) > SUM_TOLERANCE:
+    if abs(total - 1) > WEIGHT_SUM_TOLERANCE:
         raise PortfolioError(f"target weights and cash sum to {total}, not 1")
     return TargetAllocation(session=session, weights=weights, sleeves=sleeves, cash_weight=cash)
 

@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from alchemiser_dagster.domain.broker import (
     AccountInfo,
@@ -22,14 +22,7 @@ from alchemiser_dagster.domain.broker import (
     Side,
     TradeInfo,
 )
-
-SCHEMA_VERSION = 1
-
-
-class Record(BaseModel):
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
-
-    schema_version: int = SCHEMA_VERSION
+from alchemiser_dagster.domain.model import FrozenModel, Record
 
 
 class AccountSnapshot(Record):
@@ -107,10 +100,10 @@ class AllocationComparison(Record):
     rows: tuple[ComparisonRow, ...]
 
 
-class PlanningSettings(BaseModel):
+class PlanningSettings(FrozenModel):
     """The planner's knobs (portfolio-execution spec defaults); parsed from settings text."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(strict=False)  # parsed from user text: coercion wanted
 
     cash_reserve_pct: Decimal = Field(default=Decimal("0.01"), ge=0, lt=1)
     min_trade_usd: Decimal = Field(default=Decimal("5"), ge=0)

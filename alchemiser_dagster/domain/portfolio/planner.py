@@ -14,10 +14,10 @@ import json
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
-from pydantic import BaseModel, ConfigDict
-
 from alchemiser_dagster.domain.broker import Side
+from alchemiser_dagster.domain.constants import FRACTIONAL_STEP, MIN_ORDER_USD, WEIGHT_SUM_TOLERANCE
 from alchemiser_dagster.domain.errors import MissingPrice, PortfolioError
+from alchemiser_dagster.domain.model import FrozenModel
 from alchemiser_dagster.domain.portfolio.models import (
     PlanItem,
     PlanningSettings,
@@ -27,30 +27,21 @@ from alchemiser_dagster.domain.portfolio.models import (
 )
 
 WEIGHT_PLACES = Decimal("1e-10")
-FRACTIONAL_STEP = Decimal("0.000001")
-MIN_ORDER_USD = Decimal("1")
-WEIGHT_SUM_TOLERANCE = Decimal("1e-6")
 
 
-class QuoteInput(BaseModel):
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
-
+class QuoteInput(FrozenModel):
     bid: Decimal | None = None
     ask: Decimal | None = None
     last: Decimal | None = None
 
 
-class AssetInput(BaseModel):
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
-
+class AssetInput(FrozenModel):
     tradable: bool
     fractionable: bool
 
 
-class PlannerInput(BaseModel):
+class PlannerInput(FrozenModel):
     """The account as the planner sees it; the spec's SNAPSHOT document."""
-
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
     equity: Decimal
     cash: Decimal

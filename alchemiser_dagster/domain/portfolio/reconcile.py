@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from alchemiser_dagster.domain.broker import AccountInfo, PositionInfo
 from alchemiser_dagster.domain.execution.models import ExecutionResult
-from alchemiser_dagster.domain.portfolio.models import Record, TargetAllocation
+from alchemiser_dagster.domain.model import Record
+from alchemiser_dagster.domain.portfolio.models import TargetAllocation
 
 DRIFT_TOLERANCE = Decimal("0.01")  # one percentage point of equity
 

@@ -25,8 +25,8 @@ from pydantic import Field
 
 from alchemiser_dagster.domain.errors import MarketDataError, PortfolioError
 from alchemiser_dagster.domain.marketdata.bars import normalize_bars
+from alchemiser_dagster.domain.model import Record
 from alchemiser_dagster.domain.portfolio.allocation import to_decimal_weights
-from alchemiser_dagster.domain.portfolio.models import Record
 from alchemiser_dagster.domain.portfolio.trading import (
     TradingSetting,
     percent_points,

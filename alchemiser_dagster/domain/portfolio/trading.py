@@ -13,9 +13,10 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from alchemiser_dagster.domain.errors import ConfigError
+from alchemiser_dagster.domain.model import FrozenModel
 
 Frequency = Literal["daily", "weekly", "monthly", "quarterly", "yearly", "none"]
 FREQUENCIES: tuple[str, ...] = get_args(Frequency)
@@ -23,10 +24,8 @@ FREQUENCY_OPTION = "rebalance-frequency"
 THRESHOLD_OPTION = "rebalance-threshold"
 
 
-class TradingSetting(BaseModel):
+class TradingSetting(FrozenModel):
     """`frequency` plus an optional `threshold` (a weight fraction in (0, 1], absolute)."""
-
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
     frequency: Frequency = "daily"
     threshold: float | None = Field(default=None, gt=0, le=1)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import ConfigDict, field_validator
 
 from alchemiser_dagster.domain.broker import Side
 from alchemiser_dagster.domain.errors import ConfigError
+from alchemiser_dagster.domain.model import FrozenModel, Record
 
 KillState = Literal["ACTIVE", "REDUCING", "HALTED"]
 KILL_STATES: tuple[KillState, ...] = get_args(KillState)
-SCHEMA_VERSION = 1
 
 _ALLOWED_SIDES: dict[KillState, frozenset[Side]] = {
     "ACTIVE": frozenset({"buy", "sell"}),
@@ -27,10 +27,8 @@ _ALLOWED_SIDES: dict[KillState, frozenset[Side]] = {
 }
 
 
-class KillSwitchFlip(BaseModel):
+class KillSwitchFlip(FrozenModel):
     """One decision to change (or re-affirm) the state: when, by whom and why."""
-
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
     state: KillState
     at: dt.datetime
@@ -52,12 +50,11 @@ class KillSwitchFlip(BaseModel):
         return text.strip()
 
 
-class KillSwitchLog(BaseModel):
+class KillSwitchLog(Record):
     """Every flip in the order it was made; the persisted document."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(strict=False)  # read back from its JSON file
 
-    schema_version: int = SCHEMA_VERSION
     flips: tuple[KillSwitchFlip, ...] = ()
 
     @property

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from alchemiser_dagster.domain.model import FrozenModel
 
 
-class RiskLimits(BaseModel):
+class RiskLimits(FrozenModel):
     """Every limit is a setting; a plan that breaks one places nothing."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(strict=False)  # parsed from user text: coercion wanted
 
     max_order_usd: Decimal = Field(default=Decimal("1000000"), gt=0)
     max_order_pct_equity: Decimal = Field(default=Decimal("1.0"), gt=0)

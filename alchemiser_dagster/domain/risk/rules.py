@@ -14,9 +14,8 @@ import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
-
 from alchemiser_dagster.domain.calendar import NEW_YORK
+from alchemiser_dagster.domain.model import FrozenModel
 from alchemiser_dagster.domain.portfolio.models import (
     AccountSnapshot,
     RebalancePlan,
@@ -28,10 +27,8 @@ WEIGHT_SUM_TOLERANCE = Decimal("1e-6")
 CASH_TOLERANCE = Decimal("0.01")
 
 
-class RiskContext(BaseModel):
+class RiskContext(FrozenModel):
     """Everything a rule may look at: the plan, the snapshot and target it came from, the limits."""
-
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
     plan: RebalancePlan
     snapshot: AccountSnapshot

@@ -6,23 +6,20 @@ import datetime as dt
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
 
 from alchemiser_dagster.domain.errors import StrategyDataError, StrategyError
+from alchemiser_dagster.domain.model import Record
 from alchemiser_dagster.domain.portfolio.allocation import build_target_allocation
 from alchemiser_dagster.domain.strategy.compiler import load_symphony
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator
 from alchemiser_dagster.domain.strategy.history import MarketHistory
-from alchemiser_dagster.domain.strategy.trace import SCHEMA_VERSION, StrategyEvaluation, StrategyFailure
+from alchemiser_dagster.domain.strategy.trace import StrategyEvaluation, StrategyFailure
 
 
-class AllocationEvaluation(BaseModel):
+class AllocationEvaluation(Record):
     """The account-level target for a session and each strategy's own result."""
 
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
-
-    schema_version: int = SCHEMA_VERSION
     session: dt.date
     target: dict[str, float]
     shares: dict[str, float]

@@ -175,7 +175,8 @@ class Symphony:
     max_window: int
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Control characters: they would split an error's or a trace's one line.
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def label_of(node: Node) -> str:
@@ -184,7 +185,7 @@ def label_of(node: Node) -> str:
         return node.symbol
     if isinstance(node, Group):
         # Group names are free text; a control character would split an error's one line.
-        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", node.name)
+        return CONTROL_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", node.name)
     return {
         WeightEqual: "weight-equal",
         WeightSpecified: "weight-specified",

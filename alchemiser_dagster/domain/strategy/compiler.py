@@ -13,7 +13,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from alchemiser_dagster.domain.errors import DslParseError
-from alchemiser_dagster.domain.strategy import rules
 from alchemiser_dagster.domain.strategy.ast import Symphony
 from alchemiser_dagster.domain.strategy.reader import deep_recursion, read_form
 from alchemiser_dagster.domain.strategy.rules import MAX_SYMPHONY_BYTES
@@ -92,7 +91,3 @@ def parse_symphony(text: str, source: str = "<string>") -> Symphony:
     form, src = read_form(text, source)
     with deep_recursion():
         return TextCompiler(src).symphony(form)
-
-
-# The one tolerance of "weights sum to 1", importable from here as before.
-WEIGHT_SUM_TOLERANCE = rules.WEIGHT_SUM_TOLERANCE

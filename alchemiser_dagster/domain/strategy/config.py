@@ -23,17 +23,18 @@ from decimal import Decimal
 from pathlib import Path, PurePath
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Strict, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Strict, ValidationError, field_validator, model_validator
 
 from alchemiser_dagster.domain.errors import ConfigError
+from alchemiser_dagster.domain.model import FrozenModel
 
 SHARE_TOLERANCE = Decimal("1e-9")
 
 
-class AllocationConfig(BaseModel):
+class AllocationConfig(FrozenModel):
     """A validated allocation config; `base_dir` is where its strategy files live."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(strict=False)  # parsed from user text: coercion wanted
 
     files: tuple[str, ...]
     allocations: dict[str, Annotated[Decimal, Strict()]]

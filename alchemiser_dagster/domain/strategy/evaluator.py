@@ -20,6 +20,7 @@ from typing import TypeAlias
 
 import numpy as np
 
+from alchemiser_dagster.domain.constants import FLOAT_WEIGHT_SUM_TOLERANCE
 from alchemiser_dagster.domain.errors import (
     BadIndicatorValue,
     EmptyAllocation,
@@ -48,7 +49,6 @@ from alchemiser_dagster.domain.strategy.conditions import COMPARE, holds, traced
 from alchemiser_dagster.domain.strategy.history import MarketHistory
 from alchemiser_dagster.domain.strategy.indicators import stream_metric
 from alchemiser_dagster.domain.strategy.reader import deep_recursion
-from alchemiser_dagster.domain.strategy.rules import WEIGHT_SUM_TOLERANCE
 from alchemiser_dagster.domain.strategy.trace import (
     FilterTrace,
     IfTrace,
@@ -62,9 +62,6 @@ from alchemiser_dagster.domain.strategy.trace import (
 
 Weights: TypeAlias = dict[str, float]
 Trace: TypeAlias = list[TraceEntry] | None
-# The root guard uses the load-time tolerance of weight-specified sums (rules.py): a
-# stricter one here would fail every session of a symphony that was accepted at load.
-SUM_TOLERANCE = WEIGHT_SUM_TOLERANCE
 
 
 def _scaled_sum(parts: Iterable[tuple[float, Weights]]) -> Weights:
@@ -150,7 +147,7 @@ class SymphonyEvaluator:
         """Root guard: non-negative weights summing to 1, zeros dropped, symbols sorted."""
         kept = {symbol: weights[symbol] for symbol in sorted(weights) if weights[symbol] != 0.0}
         total = math.fsum(kept.values())
-        if not kept or abs(total - 1.0) > SUM_TOLERANCE or min(kept.values()) < 0.0:
+        if not kept or abs(total - 1.0) > FLOAT_WEIGHT_SUM_TOLERANCE or min(kept.values()) < 0.0:
             raise self._data_error(
                 EmptyAllocation,
                 f"the symphony's weights are invalid (sum {total!r}, {len(kept)} symbols)",

@@ -13,13 +13,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from alchemiser_dagster.domain.strategy.ast import Asset, Loc, Node, SortKey
+from alchemiser_dagster.domain.constants import FLOAT_WEIGHT_SUM_TOLERANCE
+from alchemiser_dagster.domain.portfolio.trading import FREQUENCIES
+from alchemiser_dagster.domain.strategy.ast import CONTROL_CHARS, Asset, Loc, Node, SortKey
 from alchemiser_dagster.domain.strategy.indicators import INDICATOR_NAMES
 
-# One tolerance for "weights sum to 1": the load-time check of weight-specified and the
-# evaluator's root guard both use it, so a symphony accepted at load cannot then fail
-# every session on a stricter sum check.
-WEIGHT_SUM_TOLERANCE: Final = 1e-6
 PERCENT_TOTAL: Final = 100.0
 # Windows and counts are session counts; anything beyond this is a typo, not a strategy.
 MAX_WINDOW: Final = 100_000
@@ -27,23 +25,22 @@ MAX_WINDOW: Final = 100_000
 # but would cost minutes and gigabytes to read.
 MAX_SYMPHONY_BYTES: Final = 16 * 1024 * 1024
 
-REBALANCE_FREQUENCIES: Final = ("daily", "weekly", "monthly", "quarterly", "yearly", "none")
-FREQUENCY_OPTION: Final = "rebalance-frequency"
-THRESHOLD_OPTION: Final = "rebalance-threshold"
 
 # Names other tools write for our indicators and nodes (spec §9).
-INDICATOR_ALIASES: Final[Mapping[str, str]] = {
+# Composer's spellings of our indicators (text and score JSON); the writers use them too.
+COMPOSER_INDICATOR_NAMES: Final[Mapping[str, str]] = {
     "relative-strength-index": "rsi",
     "standard-deviation-return": "stdev-return",
     "standard-deviation-price": "stdev-price",
+}
+INDICATOR_ALIASES: Final[Mapping[str, str]] = {
+    **COMPOSER_INDICATOR_NAMES,
     "moving-average": "moving-average-price",
 }
 # Score JSON fn names: Composer's own spellings plus the §1 names.
 JSON_FN_NAMES: Final[Mapping[str, str]] = {
     **{name: name for name in INDICATOR_NAMES},
-    "relative-strength-index": "rsi",
-    "standard-deviation-return": "stdev-return",
-    "standard-deviation-price": "stdev-price",
+    **COMPOSER_INDICATOR_NAMES,
 }
 NODE_ALIASES: Final[Mapping[str, str]] = {"weight-inverse-vol": "weight-inverse-volatility"}
 # Sort keys that have a meaning over a non-asset candidate's return stream (spec §2).
@@ -53,7 +50,6 @@ STREAM_SORT_KEYS: Final = frozenset(
 # A window of one bar makes these constant zero: a typo, never a strategy.
 _ZERO_AT_WINDOW_ONE: Final = frozenset({"stdev-return", "max-drawdown"})
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EQUITY_TICKER = re.compile(r"EQUITIES::(?P<symbol>.+)//USD")
 
 
@@ -74,7 +70,7 @@ def ticker(raw: str, what: str = "asset symbol") -> str:
     are empty symbols and symbols with control characters, which would break the
     one-line `FILE:LINE:COL` error format and every report that prints them.
     """
-    if _CONTROL.search(raw):
+    if CONTROL_CHARS.search(raw):
         raise RuleViolation(f"{what} {raw!r} contains a control character")
     symbol = raw.strip()
     if not symbol:
@@ -129,18 +125,16 @@ def weights(values: Sequence[float]) -> tuple[float, ...]:
     if any(not math.isfinite(v) or v < 0 for v in values):
         raise RuleViolation(f"weights must be finite and >= 0, found {list(values)}")
     total = math.fsum(values)
-    if abs(total - 1.0) <= WEIGHT_SUM_TOLERANCE:
+    if abs(total - 1.0) <= FLOAT_WEIGHT_SUM_TOLERANCE:
         return tuple(values)
-    if abs(total - PERCENT_TOTAL) <= WEIGHT_SUM_TOLERANCE:
+    if abs(total - PERCENT_TOTAL) <= FLOAT_WEIGHT_SUM_TOLERANCE:
         return tuple(v / PERCENT_TOTAL for v in values)
     raise RuleViolation(f"weights must sum to 1 (fractions) or 100 (percents), they sum to {total:.6g}")
 
 
 def frequency(value: object) -> str:
-    if not (isinstance(value, str) and value in REBALANCE_FREQUENCIES):
-        raise RuleViolation(
-            f"rebalance frequency must be one of {', '.join(REBALANCE_FREQUENCIES)}, found {value!r}"
-        )
+    if not (isinstance(value, str) and value in FREQUENCIES):
+        raise RuleViolation(f"rebalance frequency must be one of {', '.join(FREQUENCIES)}, found {value!r}")
     return value
 
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Final, cast
 
 from alchemiser_dagster.domain.errors import DslParseError, DslValidationError
+from alchemiser_dagster.domain.portfolio.trading import FREQUENCY_OPTION, THRESHOLD_OPTION
 from alchemiser_dagster.domain.strategy import rules
 from alchemiser_dagster.domain.strategy.ast import (
     Asset,
@@ -180,12 +181,12 @@ class _ScoreReader:
         out: dict[str, str | float | None] = {}
         try:
             if root.get("rebalance") is not None:
-                out[rules.FREQUENCY_OPTION] = rules.frequency(root["rebalance"])
+                out[FREQUENCY_OPTION] = rules.frequency(root["rebalance"])
             if root.get("rebalance-corridor-width") is not None:
                 width = root["rebalance-corridor-width"]
                 if isinstance(width, str) and _NUMERIC.fullmatch(width):
                     width = float(width)
-                out[rules.THRESHOLD_OPTION] = rules.threshold(width)
+                out[THRESHOLD_OPTION] = rules.threshold(width)
         except RuleViolation as violation:
             raise self.error("$", str(violation)) from None
         return out

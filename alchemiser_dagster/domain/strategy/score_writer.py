@@ -25,6 +25,8 @@ from decimal import Decimal
 from typing import Any
 
 from alchemiser_dagster.domain.errors import DslValidationError
+from alchemiser_dagster.domain.portfolio.trading import FREQUENCY_OPTION, THRESHOLD_OPTION
+from alchemiser_dagster.domain.strategy import rules, score_json
 from alchemiser_dagster.domain.strategy.ast import (
     Asset,
     BoolCondition,
@@ -48,18 +50,15 @@ from alchemiser_dagster.domain.strategy.writer import canonical_options
 JsonObject = dict[str, Any]
 
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/alchemiser-dagster/score-json")
-COMPARATORS = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte", "=": "eq"}
-COMPOUND_OPERATORS = {"and": "all", "or": "any"}
+# The reader's tables turned around, so a name pairing is stated once.
+COMPARATORS = {ours: theirs for theirs, ours in score_json.COMPARATORS.items()}
+COMPOUND_OPERATORS = {ours: theirs for theirs, ours in score_json.COMPOUND_OPERATORS.items()}
 # Our indicator names that Composer spells differently in score JSON.
-JSON_FN_NAMES = {
-    "rsi": "relative-strength-index",
-    "stdev-return": "standard-deviation-return",
-    "stdev-price": "standard-deviation-price",
-}
+JSON_FN_NAMES = {ours: theirs for theirs, ours in rules.COMPOSER_INDICATOR_NAMES.items()}
 # Symphony options and the root field each one is written to.
 ROOT_FIELDS = {
-    "rebalance-frequency": "rebalance",
-    "rebalance-threshold": "rebalance-corridor-width",
+    FREQUENCY_OPTION: "rebalance",
+    THRESHOLD_OPTION: "rebalance-corridor-width",
     "asset-class": "asset_class",
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import cast
 
 from alchemiser_dagster.domain.errors import DslValidationError
+from alchemiser_dagster.domain.portfolio.trading import FREQUENCY_OPTION, THRESHOLD_OPTION
 from alchemiser_dagster.domain.strategy import rules
 from alchemiser_dagster.domain.strategy.ast import (
     Asset,
@@ -204,9 +205,9 @@ class TextCompiler:
             if not isinstance(value, Atom):
                 raise self.error(value, f"option :{key.value} must be a literal")
             try:
-                if key.value == rules.FREQUENCY_OPTION:
+                if key.value == FREQUENCY_OPTION:
                     out[key.value] = rules.frequency(value.value)
-                elif key.value == rules.THRESHOLD_OPTION:
+                elif key.value == THRESHOLD_OPTION:
                     out[key.value] = rules.threshold(value.value)
                 else:
                     out[key.value] = value.value

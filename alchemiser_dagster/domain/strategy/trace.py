@@ -11,16 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-SCHEMA_VERSION = 1
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+from alchemiser_dagster.domain.model import FrozenModel, Record
 
 
-class OperandValue(_Frozen):
+class OperandValue(FrozenModel):
     """One side of a comparison: a literal or an indicator reading."""
 
     expr: str
@@ -31,7 +27,7 @@ class OperandValue(_Frozen):
     last_bar_date: dt.date | None = None
 
 
-class ConditionTrace(_Frozen):
+class ConditionTrace(FrozenModel):
     """One evaluated condition: a comparison with both values, or an and/or with the
     terms it evaluated (it stops at the first false / first true, so later terms are
     absent)."""
@@ -44,7 +40,7 @@ class ConditionTrace(_Frozen):
     result: bool
 
 
-class IfTrace(_Frozen):
+class IfTrace(FrozenModel):
     """An `if`: for a comparison `op`/`lhs`/`rhs` hold it; for `and`/`or` `op` is the
     boolean and `terms` the conditions evaluated, each with its values."""
 
@@ -58,7 +54,7 @@ class IfTrace(_Frozen):
     branch: Literal["then", "else"]
 
 
-class RankedCandidate(_Frozen):
+class RankedCandidate(FrozenModel):
     label: str
     score: float
     rank: int
@@ -68,7 +64,7 @@ class RankedCandidate(_Frozen):
     stream_returns: tuple[float, ...] | None = None
 
 
-class FilterTrace(_Frozen):
+class FilterTrace(FrozenModel):
     kind: Literal["filter"] = "filter"
     node: str
     key: str
@@ -77,13 +73,13 @@ class FilterTrace(_Frozen):
     candidates: tuple[RankedCandidate, ...]
 
 
-class VolatilityShare(_Frozen):
+class VolatilityShare(FrozenModel):
     label: str
     sigma: float
     share: float
 
 
-class InverseVolatilityTrace(_Frozen):
+class InverseVolatilityTrace(FrozenModel):
     kind: Literal["inverse-volatility"] = "inverse-volatility"
     node: str
     window: int
@@ -93,7 +89,7 @@ class InverseVolatilityTrace(_Frozen):
 TraceEntry = Annotated[IfTrace | FilterTrace | InverseVolatilityTrace, Field(discriminator="kind")]
 
 
-class StrategyFailure(_Frozen):
+class StrategyFailure(FrozenModel):
     """Why a symphony could not be evaluated for a session (its typed error, kept whole)."""
 
     error: str
@@ -105,16 +101,15 @@ class StrategyFailure(_Frozen):
     window: int | None = None
 
 
-class StrategyEvaluation(_Frozen):
+class StrategyEvaluation(Record):
     """One symphony evaluated for one session; `failure` set (and no weights) when it could not be."""
 
-    schema_version: int = SCHEMA_VERSION
     strategy: str
     source: str
     session: dt.date
     weights: dict[str, float]
     # The symphony's own options (e.g. :rebalance-threshold), kept for the record; they
     # do not change the weights.
-    options: dict[str, str | float | None] = {}
+    options: dict[str, str | float | None] = Field(default_factory=dict)
     trace: tuple[TraceEntry, ...] = ()
     failure: StrategyFailure | None = None

@@ -20,7 +20,8 @@ from alchemiser_dagster.domain.calendar import latest_session_on_or_before, nyse
 from alchemiser_dagster.domain.errors import ConfigError
 from alchemiser_dagster.domain.marketdata.bars import read_bars
 from alchemiser_dagster.domain.marketdata.session_bars import history_start
-from alchemiser_dagster.domain.portfolio.models import PlanningSettings, Record
+from alchemiser_dagster.domain.model import Record
+from alchemiser_dagster.domain.portfolio.models import PlanningSettings
 from alchemiser_dagster.domain.strategy.allocation import required_market_data
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.pipeline.jobs import BACKTEST_GROUP

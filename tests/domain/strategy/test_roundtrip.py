@@ -181,7 +181,7 @@ def extend(children: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:
 
 NODES: st.SearchStrategy[Node] = st.recursive(ASSETS, extend, max_leaves=12)
 OPTIONS = st.fixed_dictionaries(
-    {"rebalance-frequency": st.sampled_from(rules.REBALANCE_FREQUENCIES)},
+    {"rebalance-frequency": st.sampled_from(rules.FREQUENCIES)},
     optional={
         "asset-class": st.just("EQUITIES"),
         "rebalance-threshold": st.sampled_from([0.05, 0.1, 1.0]) | st.floats(1e-6, 1.0, allow_nan=False),

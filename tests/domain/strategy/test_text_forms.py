@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from alchemiser_dagster.domain.constants import FLOAT_WEIGHT_SUM_TOLERANCE as WEIGHT_SUM_TOLERANCE
 from alchemiser_dagster.domain.errors import DslParseError, DslValidationError, StrategyError
 from alchemiser_dagster.domain.strategy.ast import BoolCondition, Condition, If, WeightSpecified
 from alchemiser_dagster.domain.strategy.compiler import load_symphony, parse_symphony
 from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator
 from alchemiser_dagster.domain.strategy.history import MarketHistory
 from alchemiser_dagster.domain.strategy.render import trace_text
-from alchemiser_dagster.domain.strategy.rules import MAX_SYMPHONY_BYTES, WEIGHT_SUM_TOLERANCE
+from alchemiser_dagster.domain.strategy.rules import MAX_SYMPHONY_BYTES
 from alchemiser_dagster.domain.strategy.trace import IfTrace
 from tests.domain.strategy.test_evaluator import D, bars
 

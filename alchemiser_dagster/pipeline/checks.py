@@ -11,7 +11,6 @@ key replacement drops a check's additional inputs); the others are prefixed with
 """
 
 import datetime as dt
-import math
 from typing import Any
 
 import dagster as dg
@@ -25,7 +24,7 @@ from alchemiser_dagster.domain.portfolio.models import AccountSnapshot, Rebalanc
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
 from alchemiser_dagster.domain.portfolio.snapshot import snapshot_problems
 from alchemiser_dagster.domain.report import DailyReport
-from alchemiser_dagster.domain.risk.rules import RULES, RiskContext
+from alchemiser_dagster.domain.risk.rules import RULES, RiskContext, target_weight_problems
 from alchemiser_dagster.domain.strategy.allocation import required_market_data
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.domain.strategy.trace import StrategyEvaluation
@@ -36,7 +35,6 @@ from alchemiser_dagster.pipeline.resources import BrokerResource, SettingsResour
 
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
-WEIGHT_SUM_TOLERANCE = 1e-6
 
 
 def _result(problems: list[str], severity: dg.AssetCheckSeverity, **metadata: Any) -> dg.AssetCheckResult:
@@ -72,14 +70,7 @@ def prices_fresh(
     description="Target weights are finite, >= 0 and sum to 1.",
 )
 def weights_sum_to_one(target_allocation: TargetAllocation) -> dg.AssetCheckResult:
-    weights = [float(w) for w in target_allocation.weights.values()]
-    total = math.fsum(weights) + float(target_allocation.cash_weight)
-    problems = []
-    if any(not math.isfinite(w) or w < 0 for w in weights):
-        problems.append("a weight is negative or not finite")
-    if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
-        problems.append(f"weights sum to {total!r}")
-    return _result(problems, ERROR, total=total)
+    return _result(target_weight_problems(target_allocation), ERROR)
 
 
 @dg.asset_check(

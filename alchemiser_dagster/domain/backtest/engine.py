@@ -204,52 +204,10 @@ def run_backtest(
         shares = {s.name: s.share for s in strategies}
         target = build_target_allocation(session, shares, raw)
         applied = build_target_allocation(session, shares, effective)
-        symbols = sorted(set(applied.weights) | set(book.positions))
-        prices = {
-            s: Decimal(repr(p)).quantize(PRICE_PLACES) for s, p in _prices(today, session, symbols).items()
-        }
-        equity_before = book.equity(prices)
-        plan = plan_rebalance(
-            PlannerInput(
-                equity=equity_before,
-                cash=book.cash,
-                buying_power=book.cash,
-                positions=dict(book.positions),
-                quotes={s: QuoteInput(bid=prices[s], ask=prices[s], last=prices[s]) for s in symbols},
-                assets={s: AssetInput(tradable=True, fractionable=settings.fractional) for s in symbols},
-            ),
-            applied.weights,
-            settings.planning,
-            session=session,
-            account_number=ACCOUNT,
-        )
+        prices = session_prices(today, session, set(applied.weights) | set(book.positions))
         trades_before = len(book.trades)
-        for item in plan.items:  # SELLs first, as planned
-            book.fill(session, item.symbol, item.side, item.qty, prices[item.symbol], item.reason)
-        fills = book.trades[trades_before:]
-        equity_after = book.equity(prices)
-        equity_rows.append(
-            {
-                "session": session,
-                "equity": equity_after.quantize(CENT),
-                "cash": book.cash,
-                "traded": sum((Decimal(str(f["notional"])) for f in fills), Decimal(0)),
-                "slippage": sum((Decimal(str(f["slippage"])) for f in fills), Decimal(0)),
-                "orders": len(fills),
-            }
-        )
-        for symbol, qty in sorted(book.positions.items()):
-            value = (qty * prices[symbol]).quantize(CENT)
-            holding_rows.append(
-                {
-                    "session": session,
-                    "symbol": symbol,
-                    "qty": qty,
-                    "close": prices[symbol],
-                    "value": value,
-                    "weight": float(value / equity_after) if equity_after else 0.0,
-                }
-            )
+        trade_session(book, settings, session, prices, applied.weights)
+        record_session(book, session, prices, trades_before, equity_rows, holding_rows)
         for symbol in sorted(set(target.weights) | set(applied.weights)):
             target_rows.append(
                 {
@@ -262,6 +220,76 @@ def run_backtest(
         if progress is not None:
             progress(session)
     return _result(settings, strategies, book, equity_rows, holding_rows, target_rows, sleeve_rows)
+
+
+def session_prices(today: dict[str, float], session: dt.date, symbols: set[str]) -> dict[str, Decimal]:
+    """The session's closes of `symbols` as exact decimals at the recorded precision."""
+    found = _prices(today, session, sorted(symbols))
+    return {s: Decimal(repr(p)).quantize(PRICE_PLACES) for s, p in found.items()}
+
+
+def trade_session(
+    book: _Book,
+    settings: BacktestSettings,
+    session: dt.date,
+    prices: dict[str, Decimal],
+    targets: dict[str, Decimal],
+    cash_weight: Decimal = Decimal(0),
+) -> None:
+    """Plan the book towards `targets` at `prices` with the live planner, and fill the plan."""
+    symbols = sorted(prices)
+    plan = plan_rebalance(
+        PlannerInput(
+            equity=book.equity(prices),
+            cash=book.cash,
+            buying_power=book.cash,
+            positions=dict(book.positions),
+            quotes={s: QuoteInput(bid=prices[s], ask=prices[s], last=prices[s]) for s in symbols},
+            assets={s: AssetInput(tradable=True, fractionable=settings.fractional) for s in symbols},
+        ),
+        targets,
+        settings.planning,
+        session=session,
+        account_number=ACCOUNT,
+        cash_weight=cash_weight,
+    )
+    for item in plan.items:  # SELLs first, as planned
+        book.fill(session, item.symbol, item.side, item.qty, prices[item.symbol], item.reason)
+
+
+def record_session(
+    book: _Book,
+    session: dt.date,
+    prices: dict[str, Decimal],
+    trades_before: int,
+    equity_rows: list[dict[str, object]],
+    holding_rows: list[dict[str, object]],
+) -> None:
+    """Append the session's equity row (with the trades since `trades_before`) and holdings."""
+    fills = book.trades[trades_before:]
+    equity_after = book.equity(prices)
+    equity_rows.append(
+        {
+            "session": session,
+            "equity": equity_after.quantize(CENT),
+            "cash": book.cash,
+            "traded": sum((Decimal(str(f["notional"])) for f in fills), Decimal(0)),
+            "slippage": sum((Decimal(str(f["slippage"])) for f in fills), Decimal(0)),
+            "orders": len(fills),
+        }
+    )
+    for symbol, qty in sorted(book.positions.items()):
+        value = (qty * prices[symbol]).quantize(CENT)
+        holding_rows.append(
+            {
+                "session": session,
+                "symbol": symbol,
+                "qty": qty,
+                "close": prices[symbol],
+                "value": value,
+                "weight": float(value / equity_after) if equity_after else 0.0,
+            }
+        )
 
 
 def _result(

@@ -19,20 +19,18 @@ import numpy as np
 import pandas as pd
 
 from alchemiser_dagster.domain.backtest.engine import (
-    ACCOUNT,
-    PRICE_PLACES,
     BacktestResult,
     BacktestSettings,
     _Book,
     _closes,
-    _prices,
+    record_session,
+    session_prices,
+    trade_session,
 )
 from alchemiser_dagster.domain.backtest.metrics import performance
-from alchemiser_dagster.domain.constants import CENT
 from alchemiser_dagster.domain.errors import MarketDataError
 from alchemiser_dagster.domain.portfolio.allocation import to_decimal_weights
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings
-from alchemiser_dagster.domain.portfolio.planner import AssetInput, PlannerInput, QuoteInput, plan_rebalance
 
 REPLAY_PLANNING = PlanningSettings(
     cash_reserve_pct=Decimal(0), min_trade_usd=Decimal(0), drift_band=Decimal(0)
@@ -78,31 +76,13 @@ def replay_weights(
         today = dict(zip(columns, matrix[row_of[session]].tolist(), strict=True))
         decided = history.get(session)
         targets = to_decimal_weights(dict(decided)) if decided else {}
-        symbols = sorted(set(targets) | set(book.positions))
-        prices = {
-            s: Decimal(repr(p)).quantize(PRICE_PLACES) for s, p in _prices(today, session, symbols).items()
-        }
+        prices = session_prices(today, session, set(targets) | set(book.positions))
         trades_before = len(book.trades)
         if decided is not None:
-            plan = plan_rebalance(
-                PlannerInput(
-                    equity=book.equity(prices),
-                    cash=book.cash,
-                    buying_power=book.cash,
-                    positions=dict(book.positions),
-                    quotes={s: QuoteInput(bid=prices[s], ask=prices[s], last=prices[s]) for s in symbols},
-                    assets={s: AssetInput(tradable=True, fractionable=settings.fractional) for s in symbols},
-                ),
-                targets,
-                settings.planning,
-                session=session,
-                account_number=ACCOUNT,
-                # what the weights leave out stays cash; >= 0 against 10-place rounding (the
-                # planner still rejects weights adding up to more than 1 + 1e-6)
-                cash_weight=max(Decimal(0), 1 - sum(targets.values(), Decimal(0))),
-            )
-            for item in plan.items:  # SELLs first, as planned
-                book.fill(session, item.symbol, item.side, item.qty, prices[item.symbol], item.reason)
+            # what the weights leave out stays cash; >= 0 against 10-place rounding (the
+            # planner still rejects weights adding up to more than 1 + 1e-6)
+            cash_weight = max(Decimal(0), 1 - sum(targets.values(), Decimal(0)))
+            trade_session(book, settings, session, prices, targets, cash_weight)
             for symbol in sorted(targets):
                 target_rows.append(
                     {
@@ -112,30 +92,7 @@ def replay_weights(
                         "effective": targets[symbol],
                     }
                 )
-        fills = book.trades[trades_before:]
-        equity_after = book.equity(prices)
-        equity_rows.append(
-            {
-                "session": session,
-                "equity": equity_after.quantize(CENT),
-                "cash": book.cash,
-                "traded": sum((Decimal(str(f["notional"])) for f in fills), Decimal(0)),
-                "slippage": sum((Decimal(str(f["slippage"])) for f in fills), Decimal(0)),
-                "orders": len(fills),
-            }
-        )
-        for symbol, qty in sorted(book.positions.items()):
-            value = (qty * prices[symbol]).quantize(CENT)
-            holding_rows.append(
-                {
-                    "session": session,
-                    "symbol": symbol,
-                    "qty": qty,
-                    "close": prices[symbol],
-                    "value": value,
-                    "weight": float(value / equity_after) if equity_after else 0.0,
-                }
-            )
+        record_session(book, session, prices, trades_before, equity_rows, holding_rows)
     return _replay_result(settings, book, equity_rows, holding_rows, target_rows, len(history))
 
 

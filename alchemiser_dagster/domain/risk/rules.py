@@ -73,7 +73,11 @@ def _price_source(symbol: str, snapshot: AccountSnapshot) -> tuple[Decimal, dt.d
 
 def weights_finite_and_sum_to_one(ctx: RiskContext) -> list[str]:
     """Target weights are finite and >= 0, and with the cash weight sum to 1 within 1e-6."""
-    target = ctx.target
+    return target_weight_problems(ctx.target)
+
+
+def target_weight_problems(target: TargetAllocation) -> list[str]:
+    """The weights rule on a target alone (also the blocking check on `target_allocation`)."""
     violations = [
         f"{symbol}: target weight {weight} is not a finite number >= 0"
         for symbol, weight in sorted(target.weights.items())

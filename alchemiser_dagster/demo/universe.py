@@ -108,11 +108,6 @@ class SymbolProfile:
         """Multiplier on :attr:`underlying` (e.g. 3.0 for TQQQ, -3.0 for SQQQ)."""
         return self.loadings[0][1]
 
-    @property
-    def symbol_dependencies(self) -> tuple[str, ...]:
-        """Loadings that are other symbols (their returns are computed first)."""
-        return tuple(key for key, _ in self.loadings if key not in FACTORS)
-
 
 # --- stable name-derived numbers --------------------------------------------------------
 

@@ -421,10 +421,6 @@ def optional(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _weight_row(w: WeightRow) -> str:
-    return f"| {w.symbol} | {percent(w.before)} | {percent(w.target)} | {percent(w.after)} |"
-
-
 def _md_row(cells: Sequence[object]) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 

@@ -15,7 +15,7 @@ import csv
 import datetime as dt
 import io
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from pathlib import Path
 
 from alchemiser_dagster.domain.constants import FLOAT_WEIGHT_SUM_TOLERANCE
@@ -137,15 +137,3 @@ def read_weights_history(path: Path, sessions: Collection[dt.date] | None = None
         seen[day] = where
         history[day] = weights
     return dict(sorted(history.items()))
-
-
-def history_rows(history: Mapping[dt.date, Mapping[str, float]]) -> list[dict[str, object]]:
-    """`date,symbol,weight` rows; an all-cash day keeps one `$USD` row so it is not lost."""
-    rows: list[dict[str, object]] = []
-    for day, weights in sorted(history.items()):
-        cash = 1.0 - sum(weights.values())
-        for symbol, weight in sorted(weights.items()):
-            rows.append({"date": day, "symbol": symbol, "weight": weight})
-        if cash > FLOAT_WEIGHT_SUM_TOLERANCE:
-            rows.append({"date": day, "symbol": CASH, "weight": cash})
-    return rows

@@ -8,7 +8,6 @@ import pytest
 
 from alchemiser_dagster.domain.backtest.composer_export import (
     WeightsFileError,
-    history_rows,
     read_weights_history,
 )
 
@@ -83,6 +82,9 @@ def test_bad_files_are_rejected_naming_file_and_row(tmp_path: Path, text: str, m
 
 def test_plain_csv_round_trips_with_an_all_cash_day(tmp_path: Path) -> None:
     history = {dt.date(2026, 5, 8): {"SPY": 0.25, "TLT": 0.5}, dt.date(2026, 5, 11): {}}
-    rows = history_rows(history)
-    text = "date,symbol,weight\n" + "".join(f"{r['date']},{r['symbol']},{r['weight']}\n" for r in rows)
+    # an all-cash day keeps one `$USD` row so it is not lost
+    text = (
+        "date,symbol,weight\n2026-05-08,SPY,0.25\n2026-05-08,TLT,0.5\n2026-05-08,$USD,0.25\n"
+        "2026-05-11,$USD,1.0\n"
+    )
     assert read_weights_history(write(tmp_path, text), SESSIONS) == history

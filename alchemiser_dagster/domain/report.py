@@ -16,6 +16,7 @@ from typing import Literal
 import pandas as pd
 
 from alchemiser_dagster.domain.constants import CENT, NEW_YORK
+from alchemiser_dagster.domain.execution.ledger import read_fill_ledger
 from alchemiser_dagster.domain.execution.models import ExecutionResult, OrderOutcome
 from alchemiser_dagster.domain.execution.outcome import limit_requotes
 from alchemiser_dagster.domain.model import Record
@@ -265,20 +266,20 @@ def _order_row(outcome: OrderOutcome) -> OrderRow:
 def fills_from_ledger(ledger: pd.DataFrame) -> tuple[FillRow, ...]:
     return tuple(
         FillRow(
-            client_order_id=str(r["client_order_id"]),
-            symbol=str(r["symbol"]),
-            side=str(r["side"]),
-            filled_qty=Decimal(str(r["filled_qty"])),
-            filled_avg_price=Decimal(str(r["filled_avg_price"])),
-            notional=Decimal(str(r["notional"])),
-            filled_at=None if pd.isna(r["filled_at"]) else str(r["filled_at"]),
+            client_order_id=f.client_order_id,
+            symbol=f.symbol,
+            side=f.side,
+            filled_qty=f.filled_qty,
+            filled_avg_price=f.filled_avg_price,
+            notional=f.notional,
+            filled_at=f.filled_at.isoformat() if f.filled_at else None,
         )
-        for r in ledger.to_dict("records")
+        for f in read_fill_ledger(ledger, "the fill ledger").fills
     )
 
 
 def ledger_notional(ledger: pd.DataFrame) -> Decimal:
-    return sum((Decimal(str(v)) for v in ledger["notional"]), Decimal(0))
+    return read_fill_ledger(ledger, "the fill ledger").notional
 
 
 def input_problems(

@@ -5,9 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
 
 from alchemiser_dagster.domain.broker import OrderInfo
-from alchemiser_dagster.domain.execution.ledger import build_ledger, ledger_mismatches
+from alchemiser_dagster.domain.errors import StorageError
+from alchemiser_dagster.domain.execution.ledger import (
+    build_ledger,
+    fill_ledger,
+    ledger_mismatches,
+    read_fill_ledger,
+)
 from alchemiser_dagster.domain.execution.models import ExecutionResult
 from alchemiser_dagster.domain.portfolio.models import StrategySleeve, TargetAllocation
 
@@ -66,3 +76,22 @@ def test_mismatches_are_named() -> None:
         "alch-20240628-aaaaaaaa-SPY-b3: ledger 6 for 600.18, broker 7 for 700.21",
         "alch-20240628-aaaaaaaa-QQQ-b1: the broker filled 1 QQQ, missing from the ledger",
     ]
+
+
+def test_the_stored_table_reads_back_as_the_typed_ledger(tmp_path: Path) -> None:
+    typed = fill_ledger(EXECUTION, TARGET)
+    assert [f.filled_qty for f in typed.fills] == [Decimal(4), Decimal(6), Decimal("3.333333")]
+    assert typed.fills[0].attribution == {"a.clj": Decimal("0.6"), "b.clj": Decimal("0.4")}
+    assert typed.notional == Decimal("1300.29")
+    path = tmp_path / "ledger.parquet"
+    build_ledger(EXECUTION, TARGET).to_parquet(path)  # the asset's stored form
+    assert read_fill_ledger(pd.read_parquet(path), str(path)) == typed
+
+
+def test_a_bad_stored_row_is_named() -> None:
+    frame = build_ledger(EXECUTION, TARGET)
+    frame.loc[1, "filled_qty"] = "six"
+    with pytest.raises(StorageError, match=r"(?s)stored\.parquet: fill ledger row 1: .*filled_qty.*six"):
+        read_fill_ledger(frame, "stored.parquet")
+    with pytest.raises(StorageError, match=r"stored\.parquet: the fill ledger has no column notional"):
+        read_fill_ledger(frame.drop(columns=["notional"]), "stored.parquet")

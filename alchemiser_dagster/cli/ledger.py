@@ -13,16 +13,15 @@ Errors exit 1 with a one-line message; output is built before anything is printe
 import datetime as dt
 import json
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import click
 import pandas as pd
 
 from alchemiser_dagster.domain.calendar import is_session, latest_session_on_or_before
+from alchemiser_dagster.domain.constants import NEW_YORK
 from alchemiser_dagster.domain.errors import StorageError
 from alchemiser_dagster.settings import load_settings
 
-NEW_YORK = ZoneInfo("America/New_York")
 LEDGER_ASSET = "fill_ledger"
 
 

@@ -14,11 +14,11 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 
 from alchemiser_dagster.domain.calendar import is_session, latest_session_on_or_before
+from alchemiser_dagster.domain.constants import NEW_YORK
 from alchemiser_dagster.domain.execution.models import ExecutionResult
 from alchemiser_dagster.domain.execution.outcome import orders_line
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan, TargetAllocation
@@ -27,7 +27,6 @@ from alchemiser_dagster.pipeline.failures import failure_reasons
 from alchemiser_dagster.project import HOME_VARIABLE, dagster_home, project_root
 from alchemiser_dagster.settings import load_settings
 
-NEW_YORK = ZoneInfo("America/New_York")
 # The terminal shows the summary; every event (stack traces included) stays in the run's
 # log in the UI. Dagster's console logger would print each failure's traceback twice.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
-from zoneinfo import ZoneInfo
 
 import click
 
 from alchemiser_dagster.control.killswitch_store import KillSwitchStore
+from alchemiser_dagster.domain.constants import NEW_YORK
 from alchemiser_dagster.domain.execution.outcome import ITEMS_TAG, NOTIONAL_TAG, ORDERS_TAG, OUTCOME_TAG
 from alchemiser_dagster.domain.risk.killswitch import KillSwitchLog
 from alchemiser_dagster.project import dagster_home
@@ -30,7 +30,6 @@ from alchemiser_dagster.settings import Settings, load_settings, settings_file
 if TYPE_CHECKING:
     import dagster as dg
 
-NEW_YORK = ZoneInfo("America/New_York")
 PARTITION_TAG = "dagster/partition"
 SCHEDULE_NAME = "daily_rebalance_schedule"
 SCHEDULER_DAEMON = "SCHEDULER"

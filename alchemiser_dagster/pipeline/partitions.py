@@ -12,6 +12,7 @@ from functools import cache
 import dagster as dg
 
 from alchemiser_dagster.domain.calendar import calendar_bounds, is_session
+from alchemiser_dagster.domain.constants import MARKET_TIMEZONE
 
 # Checks are partitioned by session too (each result tied to its day in the UI and the
 # alerts). Dagster 1.13 calls partitioned checks a preview; the version is pinned exactly,
@@ -21,7 +22,7 @@ warnings.filterwarnings(
 )
 
 FIRST_SESSION = "2019-01-02"
-TIMEZONE = "America/New_York"
+TIMEZONE = MARKET_TIMEZONE
 
 
 @cache

@@ -8,7 +8,6 @@ run_key D so a tick can never start a second run for the same day.
 
 import datetime as dt
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -16,9 +15,9 @@ if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from alchemiser_dagster.domain.calendar import is_session, session_close
+from alchemiser_dagster.domain.constants import NEW_YORK
 from alchemiser_dagster.pipeline.partitions import TIMEZONE
 
-NEW_YORK = ZoneInfo(TIMEZONE)
 LEAD = dt.timedelta(minutes=15)
 CRON = "45 12,15 * * 1-5"
 

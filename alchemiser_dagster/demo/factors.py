@@ -37,6 +37,31 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from alchemiser_dagster.demo.scenario import (
+    BULL,
+    CRASH,
+    CRYPTO_EPISODES,
+    CRYPTO_MU,
+    CRYPTO_P_STAY,
+    DERIVED,
+    GARCH_A,
+    GARCH_B,
+    JUMPY,
+    MARKET_EPISODES,
+    RATE_EPISODES,
+    RATE_P_STAY,
+    REGIME_MU,
+    REGIME_P,
+    REGIME_VIX,
+    REGIME_VOL,
+    SHORT_RATE_PATH,
+    TREND_ASSETS,
+    TREND_DRIFT,
+    TREND_LOOKBACK,
+    TREND_SCALE,
+    YIELD_KAPPA,
+    YIELD_PATH,
+)
 from alchemiser_dagster.demo.universe import FACTORS
 
 __all__ = ["DAYS_PER_YEAR", "SYNTH_EPOCH", "FloatArray", "seeded_rng", "simulate_factors"]
@@ -47,155 +72,6 @@ FloatArray = npt.NDArray[np.float64]
 SYNTH_EPOCH: Final = dt.date(2000, 1, 3)
 DAYS_PER_YEAR: Final = 252.0
 
-
-# --- market regimes -----------------------------------------------------------------------
-BULL, CHOP, BEAR, CRASH, RECOVERY = range(5)
-_REGIME_MU: Final = np.array([0.00085, 0.0002, -0.0010, -0.0075, 0.0035])
-_REGIME_VOL: Final = np.array([0.0075, 0.0115, 0.0155, 0.033, 0.018])
-_REGIME_VIX: Final = np.array([13.5, 18.0, 24.0, 42.0, 24.0])
-_REGIME_P: Final = np.array(
-    [
-        [0.988, 0.009, 0.002, 0.001, 0.000],
-        [0.020, 0.965, 0.010, 0.004, 0.001],
-        [0.005, 0.020, 0.965, 0.006, 0.004],
-        [0.000, 0.020, 0.030, 0.880, 0.070],
-        [0.030, 0.020, 0.000, 0.005, 0.945],
-    ]
-)
-_GARCH_A: Final = 0.07
-_GARCH_B: Final = 0.90
-
-_MARKET_EPISODES: Final[tuple[tuple[str, str, int], ...]] = (
-    ("2000-09-01", "2001-09-10", BEAR),
-    ("2001-09-17", "2001-09-21", CRASH),
-    ("2001-09-24", "2001-11-30", RECOVERY),
-    ("2002-04-01", "2002-07-23", BEAR),
-    ("2002-07-24", "2002-08-22", RECOVERY),
-    ("2002-08-23", "2002-10-09", BEAR),
-    ("2003-03-12", "2003-06-30", RECOVERY),
-    ("2007-10-10", "2008-09-12", BEAR),
-    ("2008-09-15", "2008-11-20", CRASH),
-    ("2008-11-21", "2009-03-09", BEAR),
-    ("2009-03-10", "2009-06-12", RECOVERY),
-    ("2010-05-06", "2010-05-07", CRASH),
-    ("2011-08-01", "2011-08-10", CRASH),
-    ("2015-08-20", "2015-08-25", CRASH),
-    ("2018-01-29", "2018-02-08", CRASH),
-    ("2018-10-03", "2018-12-24", BEAR),
-    ("2018-12-26", "2019-02-28", RECOVERY),
-    ("2020-02-20", "2020-03-23", CRASH),
-    ("2020-03-24", "2020-06-08", RECOVERY),
-    ("2022-01-04", "2022-06-16", BEAR),
-    ("2022-06-17", "2022-08-16", RECOVERY),
-    ("2022-08-17", "2022-10-12", BEAR),
-    ("2023-10-30", "2023-12-29", RECOVERY),
-    ("2025-02-20", "2025-04-01", BEAR),
-    ("2025-04-02", "2025-04-08", CRASH),
-    ("2025-04-09", "2025-05-15", RECOVERY),
-)
-
-# --- rates regimes (1 = inflationary: yields drift up, stocks and bonds fall together) ----
-_RATE_P_STAY: Final = (0.997, 0.995)
-_RATE_EPISODES: Final[tuple[tuple[str, str, int], ...]] = (
-    ("2000-01-03", "2000-05-31", 1),
-    ("2000-06-01", "2003-06-13", 0),
-    ("2004-06-01", "2006-06-30", 1),
-    ("2008-09-01", "2012-12-31", 0),
-    ("2013-05-01", "2013-12-31", 1),
-    ("2019-01-02", "2020-12-31", 0),
-    ("2021-03-01", "2023-10-31", 1),
-    ("2024-09-16", "2025-01-14", 1),
-)
-
-#: Mid-year anchors (year, decimal) the 10-year yield mean-reverts to (held flat after).
-_YIELD_PATH: Final[tuple[tuple[int, float], ...]] = (
-    (2000, 0.060), (2001, 0.050), (2002, 0.046), (2003, 0.040), (2004, 0.043),
-    (2005, 0.043), (2006, 0.048), (2007, 0.046), (2008, 0.037), (2009, 0.033),
-    (2010, 0.032), (2011, 0.028), (2012, 0.018), (2013, 0.024), (2014, 0.025),
-    (2015, 0.021), (2016, 0.018), (2017, 0.023), (2018, 0.029), (2019, 0.021),
-    (2020, 0.009), (2021, 0.014), (2022, 0.030), (2023, 0.040), (2024, 0.042),
-    (2025, 0.043), (2026, 0.042),
-)  # fmt: skip
-#: Mid-year short rate (cash yield); deterministic, so cash-like funds barely move.
-_SHORT_RATE_PATH: Final[tuple[tuple[int, float], ...]] = (
-    (2000, 0.062), (2001, 0.039), (2002, 0.017), (2003, 0.011), (2004, 0.014),
-    (2005, 0.032), (2006, 0.050), (2007, 0.050), (2008, 0.019), (2009, 0.0015),
-    (2015, 0.0015), (2016, 0.004), (2017, 0.010), (2018, 0.018), (2019, 0.022),
-    (2020, 0.004), (2021, 0.0008), (2022, 0.017), (2023, 0.050), (2024, 0.051),
-    (2025, 0.043), (2026, 0.038),
-)  # fmt: skip
-_YIELD_KAPPA: Final = 0.01
-
-# --- crypto regimes (0 bull, 1 bear) ------------------------------------------------------
-_CRYPTO_P_STAY: Final = (0.993, 0.993)
-_CRYPTO_MU: Final = np.array([0.0040, -0.0030])
-_CRYPTO_EPISODES: Final[tuple[tuple[str, str, int], ...]] = (
-    ("2018-01-08", "2018-12-14", 1),
-    ("2019-04-01", "2019-06-26", 0),
-    ("2020-10-08", "2021-04-13", 0),
-    ("2021-11-10", "2022-11-21", 1),
-    ("2023-10-16", "2024-03-13", 0),
-    ("2024-11-05", "2024-12-17", 0),
-)
-
-#: Derived factors: name -> (market beta, own daily vol, extra loadings on earlier factors).
-#: Defined in dependency order.
-_DERIVED: Final[dict[str, tuple[float, float, tuple[tuple[str, float], ...]]]] = {
-    "nasdaq": (1.15, 0.0045, ()),
-    "tech": (0.1, 0.003, (("nasdaq", 0.95),)),
-    "semis": (0.2, 0.011, (("nasdaq", 1.15),)),
-    "fang": (0.0, 0.007, (("nasdaq", 1.2),)),
-    "growth": (0.3, 0.002, (("nasdaq", 0.65),)),
-    "value": (0.88, 0.003, ()),
-    "dow": (0.95, 0.003, ()),
-    "smallcap": (1.15, 0.0065, ()),
-    "midcap": (0.5, 0.003, (("smallcap", 0.5),)),
-    "financials": (1.1, 0.007, (("duration", -2.0),)),
-    "energy": (0.75, 0.009, (("oil", 0.4),)),
-    "energy_ep": (0.0, 0.008, (("energy", 1.2), ("oil", 0.35))),
-    "gas_producers": (0.6, 0.012, (("natgas", 0.3),)),
-    "healthcare": (0.75, 0.006, ()),
-    "biotech": (1.05, 0.013, ()),
-    "staples": (0.55, 0.005, ()),
-    "utilities": (0.5, 0.008, (("duration", 3.0),)),
-    "realestate": (0.85, 0.009, (("duration", 4.0),)),
-    "industrials": (1.05, 0.005, ()),
-    "materials": (1.0, 0.007, (("base_metals", 0.2),)),
-    "discretionary": (1.15, 0.006, ()),
-    "comms": (1.0, 0.007, ()),
-    "homebuilders": (1.3, 0.014, (("duration", 4.0),)),
-    "retail": (1.2, 0.011, ()),
-    "defense": (0.8, 0.008, ()),
-    "clean_energy": (1.3, 0.018, (("duration", 3.0),)),
-    "nuclear": (1.1, 0.018, ()),
-    "high_beta": (1.6, 0.007, ()),
-    "low_vol": (0.65, 0.003, ()),
-    "intl_dev": (0.85, 0.006, (("usd", -0.6),)),
-    "europe": (0.0, 0.004, (("intl_dev", 1.1),)),
-    "em": (0.85, 0.008, (("usd", -0.8),)),
-    "china": (0.0, 0.014, (("em", 0.9),)),
-    "india": (0.5, 0.009, (("em", 0.3),)),
-    "brazil": (0.0, 0.014, (("em", 1.1), ("oil", 0.15))),
-    "antibeta": (-0.55, 0.005, ()),
-    "gold_miners": (0.45, 0.012, (("gold", 2.0),)),
-    "crypto_equity": (0.9, 0.01, (("crypto", 0.6),)),
-    "spec_growth": (1.5, 0.013, (("nasdaq", 0.4),)),
-}
-#: Factors with occasional large jumps (policy surprises): name -> (jump vol, jump mean).
-_JUMPY: Final[dict[str, tuple[float, float]]] = {"china": (0.05, 0.01), "oil": (0.06, 0.0)}
-
-#: Trend follower's markets: (factor, nominal daily vol); the bond leg is a 7.5y duration.
-_TREND_ASSETS: Final[tuple[tuple[str, float], ...]] = (
-    ("market", 0.011),
-    ("bond10", 0.0045),
-    ("gold", 0.009),
-    ("oil", 0.022),
-    ("usd", 0.0045),
-    ("commodities", 0.011),
-)
-_TREND_LOOKBACK: Final = 63
-_TREND_SCALE: Final = 0.0136
-_TREND_DRIFT: Final = 0.0001
 
 # --- random streams -----------------------------------------------------------------------
 
@@ -279,20 +155,20 @@ def _simulate_market(out: dict[str, FloatArray], days: npt.NDArray[np.datetime64
     n = len(days)
     regime = _markov_chain(
         seeded_rng(seed, "regime").random(n),
-        _REGIME_P,
-        _episode_mask(days, _MARKET_EPISODES),
+        REGIME_P,
+        _episode_mask(days, MARKET_EPISODES),
         BULL,
     )
     z_m = seeded_rng(seed, "factor:market").standard_normal(n)
     h = np.empty(n)
     h_prev, z_prev = 1.0, 0.0
-    omega = 1.0 - _GARCH_A - _GARCH_B
+    omega = 1.0 - GARCH_A - GARCH_B
     for t, z in enumerate(z_m.tolist()):
-        h_t = min(omega + _GARCH_A * z_prev * z_prev * h_prev + _GARCH_B * h_prev, 6.0)
+        h_t = min(omega + GARCH_A * z_prev * z_prev * h_prev + GARCH_B * h_prev, 6.0)
         h[t] = h_t
         h_prev, z_prev = h_t, z
-    vol = _REGIME_VOL[regime] * np.sqrt(h)
-    out["market"] = np.maximum(_REGIME_MU[regime] + vol * z_m, -0.25)
+    vol = REGIME_VOL[regime] * np.sqrt(h)
+    out["market"] = np.maximum(REGIME_MU[regime] + vol * z_m, -0.25)
     out["regime"] = regime.astype(np.float64)
     out["turbulence"] = vol / 0.01
     return z_m
@@ -303,7 +179,7 @@ def _simulate_vix(out: dict[str, FloatArray], seed: int) -> None:
     market = out["market"]
     n = len(market)
     z_v = seeded_rng(seed, "factor:vix").standard_normal(n)
-    target = np.log(_REGIME_VIX[out["regime"].astype(np.int64)])
+    target = np.log(REGIME_VIX[out["regime"].astype(np.int64)])
     shock = -5.5 * np.minimum(market, 0.0) - 2.5 * np.maximum(market, 0.0)
     noise = 0.035 * np.sqrt(out["turbulence"]) * z_v
     log_vix = np.empty(n)
@@ -333,8 +209,8 @@ def _simulate_rates(
     regime = out["regime"]
     rate_regime = _markov_chain(
         seeded_rng(seed, "rate-regime").random(n),
-        _two_state(_RATE_P_STAY),
-        _episode_mask(days, _RATE_EPISODES),
+        _two_state(RATE_P_STAY),
+        _episode_mask(days, RATE_EPISODES),
         0,
     )
     z_y = seeded_rng(seed, "factor:rates").standard_normal(n)
@@ -343,12 +219,12 @@ def _simulate_rates(
     crash_boost = 1.0 + 0.3 * (regime == CRASH)
     yield_shock = 0.00065 * crash_boost * (rho * z_market + np.sqrt(1.0 - rho * rho) * z_y)
     ordinals = days.astype(np.int64).astype(np.float64)
-    anchor_yield = _path(ordinals, _YIELD_PATH)
-    short_rate = _path(ordinals, _SHORT_RATE_PATH)
+    anchor_yield = _path(ordinals, YIELD_PATH)
+    short_rate = _path(ordinals, SHORT_RATE_PATH)
     yields = np.empty(n)
     y = float(anchor_yield[0])
     for t, (a, sh) in enumerate(zip(anchor_yield.tolist(), yield_shock.tolist(), strict=True)):
-        y = max(y + _YIELD_KAPPA * (a - y) + sh, 0.002)
+        y = max(y + YIELD_KAPPA * (a - y) + sh, 0.002)
         yields[t] = y
     y_prev = np.concatenate(([yields[0]], yields[:-1]))
     short_prev = np.concatenate(([short_rate[0]], short_rate[:-1]))
@@ -393,14 +269,14 @@ def _simulate_crypto(out: dict[str, FloatArray], days: npt.NDArray[np.datetime64
     n = len(days)
     crypto_regime = _markov_chain(
         seeded_rng(seed, "crypto-regime").random(n),
-        _two_state(_CRYPTO_P_STAY),
-        _episode_mask(days, _CRYPTO_EPISODES),
+        _two_state(CRYPTO_P_STAY),
+        _episode_mask(days, CRYPTO_EPISODES),
         0,
     )
     z = seeded_rng(seed, "factor:crypto").standard_normal(n)
     out["crypto_regime"] = crypto_regime.astype(np.float64)
     out["crypto"] = (
-        _CRYPTO_MU[crypto_regime] + 0.9 * out["market"] + 0.032 * np.sqrt(out["turbulence"]) ** 0.5 * z
+        CRYPTO_MU[crypto_regime] + 0.9 * out["market"] + 0.032 * np.sqrt(out["turbulence"]) ** 0.5 * z
     )
 
 
@@ -409,15 +285,15 @@ def _simulate_trend(out: dict[str, FloatArray], seed: int) -> None:
     n = len(out["market"])
     legs = {**out, "bond10": out["carry"] + 7.5 * out["duration"]}
     signal_sum = np.zeros(n)
-    k = _TREND_LOOKBACK
-    for name, nominal in _TREND_ASSETS:
+    k = TREND_LOOKBACK
+    for name, nominal in TREND_ASSETS:
         r = legs[name]
         level = np.concatenate(([0.0], np.cumsum(np.log1p(r))))  # log price before day t
         momentum = np.zeros(n)
         momentum[k:] = level[k:n] - level[: n - k]
         signal_sum += np.sign(momentum) * r / nominal
     z = seeded_rng(seed, "factor:trend").standard_normal(n)
-    out["trend"] = _TREND_DRIFT + _TREND_SCALE * signal_sum / len(_TREND_ASSETS) + 0.002 * z
+    out["trend"] = TREND_DRIFT + TREND_SCALE * signal_sum / len(TREND_ASSETS) + 0.002 * z
 
 
 def _simulate_derived(out: dict[str, FloatArray], seed: int) -> None:
@@ -425,17 +301,17 @@ def _simulate_derived(out: dict[str, FloatArray], seed: int) -> None:
     market = out["market"]
     n = len(market)
     noise_scale = np.sqrt(out["turbulence"])
-    for name, (beta, own_vol, extra) in _DERIVED.items():
+    for name, (beta, own_vol, extra) in DERIVED.items():
         zz = seeded_rng(seed, f"factor:{name}").standard_normal((n, 3))
         r = beta * market + own_vol * noise_scale * zz[:, 0]
         for key, weight in extra:
             r = r + weight * out[key]
         out[name] = r
-        if name in _JUMPY:
+        if name in JUMPY:
             _add_jumps(out, name, zz)
 
 
 def _add_jumps(out: dict[str, FloatArray], name: str, zz: FloatArray) -> None:
-    size, mean = _JUMPY[name]
+    size, mean = JUMPY[name]
     jump = np.abs(zz[:, 1]) > 2.5
     out[name] = out[name] + np.where(jump, mean + size * zz[:, 2], 0.0)

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 
-from alchemiser_dagster.domain.calendar import NEW_YORK
+from alchemiser_dagster.domain.constants import NEW_YORK
 from alchemiser_dagster.domain.model import FrozenModel
 from alchemiser_dagster.domain.portfolio.models import (
     AccountSnapshot,

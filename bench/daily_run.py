@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -28,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from alchemiser_dagster.domain.calendar import latest_session_on_or_before  # noqa: E402
+from alchemiser_dagster.domain.constants import NEW_YORK  # noqa: E402
 from alchemiser_dagster.pipeline.jobs import DAILY_JOB_NAME  # noqa: E402
 from alchemiser_dagster.pipeline.partitions import nyse_sessions  # noqa: E402
 
@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    partition = latest_session_on_or_before(dt.datetime.now(ZoneInfo("America/New_York")).date()).isoformat()
+    partition = latest_session_on_or_before(dt.datetime.now(NEW_YORK).date()).isoformat()
 
     full_times, noop_times = [], []
     with tempfile.TemporaryDirectory() as scratch, dg.instance_for_test() as instance:

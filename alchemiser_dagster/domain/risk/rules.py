@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 
-from alchemiser_dagster.domain.constants import NEW_YORK
+from alchemiser_dagster.domain.constants import NEW_YORK, WEIGHT_SUM_TOLERANCE
 from alchemiser_dagster.domain.model import FrozenModel
 from alchemiser_dagster.domain.portfolio.models import (
     AccountSnapshot,
@@ -23,7 +23,6 @@ from alchemiser_dagster.domain.portfolio.models import (
 )
 from alchemiser_dagster.domain.risk.limits import RiskLimits
 
-WEIGHT_SUM_TOLERANCE = Decimal("1e-6")
 CASH_TOLERANCE = Decimal("0.01")
 
 

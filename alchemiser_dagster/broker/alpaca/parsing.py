@@ -13,7 +13,6 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from functools import lru_cache
 from typing import Any, Final, TypeVar
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pydantic
@@ -30,10 +29,10 @@ from alchemiser_dagster.domain.broker import (
     QuoteInfo,
     TradeInfo,
 )
+from alchemiser_dagster.domain.constants import NEW_YORK
 from alchemiser_dagster.domain.errors import BrokerError
 from alchemiser_dagster.domain.marketdata.bars import BAR_COLUMNS
 
-NEW_YORK: Final = ZoneInfo("America/New_York")
 _NUMERIC: Final = ("open", "high", "low", "close", "volume")
 
 _T = TypeVar("_T")

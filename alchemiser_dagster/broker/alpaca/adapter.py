@@ -34,7 +34,6 @@ from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketO
 
 from alchemiser_dagster.broker.alpaca.errors import excerpt, translated
 from alchemiser_dagster.broker.alpaca.parsing import (
-    NEW_YORK,
     account_info,
     as_dict,
     as_list,
@@ -63,6 +62,7 @@ from alchemiser_dagster.domain.broker import (
     QuoteInfo,
     TradeInfo,
 )
+from alchemiser_dagster.domain.constants import NEW_YORK
 from alchemiser_dagster.domain.errors import (
     AmbiguousSubmit,
     BrokerError,

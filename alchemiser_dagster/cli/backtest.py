@@ -10,6 +10,7 @@ import click
 import pandas as pd
 from upath import UPath
 
+from alchemiser_dagster.cli.types import DATE
 from alchemiser_dagster.domain.backtest.benchmark import DEFAULT_BENCHMARK, Benchmark, benchmark_for
 from alchemiser_dagster.domain.backtest.composer_export import read_weights_history
 from alchemiser_dagster.domain.backtest.engine import BacktestResult, BacktestSettings, run_backtest
@@ -18,8 +19,6 @@ from alchemiser_dagster.domain.marketdata.bars import read_bars
 from alchemiser_dagster.domain.strategy.config import load_allocation_config
 from alchemiser_dagster.reporting.backtest_files import write_backtest
 from alchemiser_dagster.settings import load_settings
-
-DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def backtest_inputs(

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from alchemiser_dagster.cli.types import DATE
 from alchemiser_dagster.domain.backtest.compare import (
     AGREEMENT_TOLERANCE,
     DayAgreement,
@@ -28,8 +29,6 @@ from alchemiser_dagster.domain.strategy.history import MarketHistory
 from alchemiser_dagster.domain.strategy.render import trace_text
 from alchemiser_dagster.reporting.backtest import compare_equity_chart
 from alchemiser_dagster.settings import load_settings
-
-DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def _targets_by_session(targets: pd.DataFrame) -> dict[dt.date, dict[str, float]]:

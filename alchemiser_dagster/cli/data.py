@@ -18,6 +18,7 @@ import pandas as pd
 
 from alchemiser_dagster.broker.pacing import PacedBroker
 from alchemiser_dagster.broker.session import open_broker
+from alchemiser_dagster.cli.types import DATE
 from alchemiser_dagster.demo.synth import generate_bars
 from alchemiser_dagster.domain import calendar
 from alchemiser_dagster.domain.errors import MarketDataError
@@ -28,9 +29,8 @@ from alchemiser_dagster.settings import Settings, load_settings
 
 __all__ = ["data"]
 
-_DATE = click.DateTime(formats=["%Y-%m-%d"])
 #: Dates quoted per symbol in a "missing sessions" error.
-_SHOWN_DATES = 5
+_SHOWNDATES = 5
 
 
 def _parse_symbols(value: str | None) -> list[str] | None:
@@ -57,14 +57,14 @@ def data() -> None:
 )
 @click.option(
     "--start",
-    type=_DATE,
+    type=DATE,
     default="2018-01-02",
     show_default=True,
     help="First session (YYYY-MM-DD).",
 )
 @click.option(
     "--end",
-    type=_DATE,
+    type=DATE,
     default=None,
     help="Last session (YYYY-MM-DD); default: latest session on or before today.",
 )
@@ -118,10 +118,8 @@ def synth(
     default=None,
     help="Comma-separated symbols (upper-cased) to fetch as well (or alone, without --symbols-from).",
 )
-@click.option("--start", type=_DATE, required=True, help="First date (YYYY-MM-DD).")
-@click.option(
-    "--end", type=_DATE, required=True, help="Last date (YYYY-MM-DD); its session must have closed."
-)
+@click.option("--start", type=DATE, required=True, help="First date (YYYY-MM-DD).")
+@click.option("--end", type=DATE, required=True, help="Last date (YYYY-MM-DD); its session must have closed.")
 @click.option(
     "--out",
     "out",
@@ -139,7 +137,7 @@ def fetch(
     """Write the broker's adjusted daily bars (adjustment=all) to a parquet file.
 
     The broker is the one the settings point at: the local stand-in (ALCHEMISER_MODE
-    embedded, ALCHEMISER_SIM_STATE, ALCHEMISER_SIM_DATE) or Alpaca (paper / live, keys in
+    embedded, ALCHEMISER_SIM_STATE, ALCHEMISER_SIMDATE) or Alpaca (paper / live, keys in
     ALPACA_API_KEY / ALPACA_SECRET_KEY, ALCHEMISER_BROKER_URL to override the host). Every
     symbol must have a bar on every NYSE session from its first bar in the range to the
     end; a symbol without any bar, or with a hole, is an error and nothing is written.
@@ -219,7 +217,7 @@ def _check_complete(
     if odd:
         raise MarketDataError(
             f"bars from {source} are dated on days that are not NYSE sessions: "
-            + ", ".join(str(day) for day in odd[:_SHOWN_DATES])
+            + ", ".join(str(day) for day in odd[:_SHOWNDATES])
         )
     holes = []
     late = []
@@ -230,8 +228,8 @@ def _check_complete(
             late.append((symbol, first))
         missing = [day for day in sessions if day >= first and day not in dates]
         if missing:
-            shown = ", ".join(str(day) for day in missing[:_SHOWN_DATES])
-            more = f" and {len(missing) - _SHOWN_DATES} more" if len(missing) > _SHOWN_DATES else ""
+            shown = ", ".join(str(day) for day in missing[:_SHOWNDATES])
+            more = f" and {len(missing) - _SHOWNDATES} more" if len(missing) > _SHOWNDATES else ""
             holes.append(
                 f"{symbol} lacks {len(missing)} session(s) after its first bar {first}: {shown}{more}"
             )

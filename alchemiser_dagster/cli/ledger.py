@@ -17,6 +17,7 @@ from decimal import Decimal
 import click
 import pandas as pd
 
+from alchemiser_dagster.cli.types import DATE
 from alchemiser_dagster.domain.calendar import is_session, latest_session_on_or_before
 from alchemiser_dagster.domain.constants import NEW_YORK
 from alchemiser_dagster.domain.errors import StorageError
@@ -75,9 +76,7 @@ def _stored_ledger(day: dt.date) -> tuple[pd.DataFrame, str]:
 
 
 @click.command()
-@click.option(
-    "--date", "session", type=click.DateTime(formats=["%Y-%m-%d"]), help="Session (default: the latest)."
-)
+@click.option("--date", "session", type=DATE, help="Session (default: the latest).")
 @click.option("--json", "as_json", is_flag=True, help="Print the fills as a JSON list.")
 def ledger(session: dt.datetime | None, as_json: bool) -> None:
     """Print the session's stored fills (--json: symbol, side, qty, price, client_order_id, strategy)."""

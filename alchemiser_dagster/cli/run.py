@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from alchemiser_dagster.cli.types import DATE
 from alchemiser_dagster.domain.calendar import is_session, latest_session_on_or_before
 from alchemiser_dagster.domain.constants import NEW_YORK
 from alchemiser_dagster.domain.execution.models import ExecutionResult
@@ -148,7 +149,7 @@ def _exit_on_failed_execution(execution: ExecutionResult) -> None:
 @click.option(
     "--date",
     "session",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=DATE,
     help="Session (default: today's or the latest).",
 )
 @click.option(

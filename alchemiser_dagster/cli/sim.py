@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from alchemiser_dagster.broker.simulator.server import SimulatorServer, session_time
+from alchemiser_dagster.cli.types import DATE
 from alchemiser_dagster.domain.marketdata.bars import read_bars
 from alchemiser_dagster.project import project_path
 from alchemiser_dagster.signals import raise_keyboard_interrupt_on_stop_signals
@@ -47,7 +48,7 @@ def _cash(ctx: click.Context, param: click.Parameter, value: str) -> Decimal:
 @click.option(
     "--date",
     "session",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=DATE,
     default=None,
     help="Set the clock to 15:45 New York on this NYSE session (default: the latest session).",
 )

@@ -24,13 +24,13 @@ from alchemiser_dagster.control.killswitch_store import KillSwitchStore
 from alchemiser_dagster.domain.constants import NEW_YORK
 from alchemiser_dagster.domain.execution.outcome import ITEMS_TAG, NOTIONAL_TAG, ORDERS_TAG, OUTCOME_TAG
 from alchemiser_dagster.domain.risk.killswitch import KillSwitchLog
+from alchemiser_dagster.pipeline.tags import PARTITION_TAG
 from alchemiser_dagster.project import dagster_home
 from alchemiser_dagster.settings import Settings, load_settings, settings_file
 
 if TYPE_CHECKING:
     import dagster as dg
 
-PARTITION_TAG = "dagster/partition"
 SCHEDULE_NAME = "daily_rebalance_schedule"
 SCHEDULER_DAEMON = "SCHEDULER"
 START_HINT = f"start it in the UI: Automation -> {SCHEDULE_NAME}"

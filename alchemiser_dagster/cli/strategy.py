@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from alchemiser_dagster.cli.convert import convert
+from alchemiser_dagster.cli.types import DATE
 from alchemiser_dagster.domain.errors import StrategyError
 from alchemiser_dagster.domain.marketdata.bars import read_bars
 from alchemiser_dagster.domain.strategy.allocation import evaluate_allocation
@@ -34,8 +35,6 @@ DEFAULT_CONFIG = ("strategies", "allocations.prod.json")  # in the project folde
 SYMPHONY_SUFFIXES = (".clj", ".json")
 #: Exit status of a call in which a strategy failed (spec §8).
 EXIT_STRATEGY_ERROR = 2
-
-DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def _to_date(ctx: click.Context, param: click.Parameter, value: dt.datetime | None) -> dt.date | None:

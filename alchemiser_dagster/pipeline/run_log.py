@@ -20,8 +20,8 @@ from typing import Any
 
 from alchemiser_dagster.pipeline.failures import root_cause
 from alchemiser_dagster.pipeline.io_manager import correlation_id
+from alchemiser_dagster.pipeline.tags import PARTITION_TAG
 
-PARTITION_TAG = "dagster/partition"
 MILESTONES = frozenset(
     {
         "PIPELINE_START",

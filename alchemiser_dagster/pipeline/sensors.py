@@ -20,8 +20,8 @@ from alchemiser_dagster.domain.alerts import Alert, Severity, check_alert_id, ru
 from alchemiser_dagster.domain.execution.outcome import OUTCOME_TAG
 from alchemiser_dagster.pipeline.failures import BLOCKING_CHECK_ERROR, StepFailure, step_failures
 from alchemiser_dagster.pipeline.resources import NotifierResource
+from alchemiser_dagster.pipeline.tags import PARTITION_TAG
 
-PARTITION_TAG = "dagster/partition"
 WINDOW_SECONDS = 24 * 3600  # how far back a tick looks, and how long announced ids are kept
 PAGE = 100
 

@@ -18,7 +18,7 @@ from alchemiser_dagster.domain.portfolio.models import (
 )
 from alchemiser_dagster.domain.portfolio.reconcile import Reconciliation
 from alchemiser_dagster.domain.portfolio.sleeves import SleeveBooks
-from alchemiser_dagster.domain.report import trace_summary, weights_markdown
+from alchemiser_dagster.domain.report_markdown import trace_summary, weights_markdown
 from alchemiser_dagster.domain.strategy.trace import StrategyEvaluation
 
 

@@ -2,7 +2,8 @@
 
 from collections.abc import Mapping
 
-from alchemiser_dagster.domain.report import DailyReport, optional, percent, report_markdown
+from alchemiser_dagster.domain.report import DailyReport
+from alchemiser_dagster.domain.report_markdown import optional, percent, report_markdown
 from alchemiser_dagster.reporting.charts import equity_chart, weights_chart
 from alchemiser_dagster.reporting.html import esc, image, page, table
 

@@ -4,7 +4,8 @@ import datetime as dt
 from decimal import Decimal
 
 from alchemiser_dagster.domain.execution.models import OrderOutcome
-from alchemiser_dagster.domain.report import DailyReport, WeightRow, _order_row, report_summary_markdown
+from alchemiser_dagster.domain.report import DailyReport, WeightRow, _order_row
+from alchemiser_dagster.domain.report_markdown import report_summary_markdown
 from alchemiser_dagster.domain.strategy.trace import FilterTrace, IfTrace, OperandValue, RankedCandidate
 
 
@@ -24,7 +25,7 @@ def test_slippage_cost_is_positive_when_paying_up_and_selling_down() -> None:
 
 
 def test_decision_lines_name_the_values_and_the_choice() -> None:
-    from alchemiser_dagster.domain.report import decision_line
+    from alchemiser_dagster.domain.report_markdown import decision_line
 
     branch = IfTrace(
         node="a.clj:3:5", op=">", result=False, branch="else",
@@ -80,7 +81,7 @@ def test_the_trading_run_is_the_first_that_placed_orders_else_the_first() -> Non
 
 
 def test_the_report_says_which_account_state_it_compares_with() -> None:
-    from alchemiser_dagster.domain.report import report_markdown
+    from alchemiser_dagster.domain.report_markdown import report_markdown
     from alchemiser_dagster.reporting.daily import daily_report_html
 
     report = DailyReport(

@@ -22,11 +22,10 @@ from alchemiser_dagster.domain.report import (
     EquityPoint,
     RunLine,
     build_daily_report,
-    report_markdown,
-    report_summary_markdown,
     run_line,
     trading_run_index,
 )
+from alchemiser_dagster.domain.report_markdown import report_markdown, report_summary_markdown
 from alchemiser_dagster.domain.strategy.config import AllocationConfig
 from alchemiser_dagster.domain.strategy.trace import StrategyEvaluation
 from alchemiser_dagster.pipeline.assets.signals import signal_key, strategy_slug

@@ -309,7 +309,7 @@ def test_a_json_looking_text_file_is_read_as_score_json(tmp_path: Path) -> None:
 
 
 def test_and_or_decisions_survive_storage_and_reach_the_daily_report() -> None:
-    from alchemiser_dagster.domain.report import decision_line
+    from alchemiser_dagster.domain.report_markdown import decision_line
     from alchemiser_dagster.domain.strategy.trace import StrategyEvaluation
 
     text = '(defsymphony "r" {} ' + IF.format('(and (> (rsi "AAA" 3) 50) (< (current-price "BBB") 19))') + ")"

@@ -25,12 +25,15 @@ how many rows are affected.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from alchemiser_dagster.domain.calendar import calendar_bounds, session_days
@@ -41,7 +44,9 @@ __all__ = [
     "PRICE_COLUMNS",
     "close_matrix",
     "normalize_bars",
+    "SymbolBars",
     "read_bars",
+    "read_symbol_bars",
     "write_bars",
 ]
 
@@ -78,6 +83,19 @@ def _fail(
     return MarketDataError(
         f"{source}: {problem} for symbol {symbols[first]!s} on {date_text} ({count} {plural} affected)"
     )
+
+
+def _symbol_text(
+    raw: pd.Series, values: npt.NDArray[np.object_]
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]:
+    """Each symbol as ``str`` and whether it is blank; all-string columns convert each distinct value once."""
+    if pd.api.types.infer_dtype(raw, skipna=False) == "string":
+        codes, uniques = pd.factorize(values)
+        texts = np.asarray([str(s) for s in uniques], dtype=object)
+        blank = np.asarray([not s.strip() for s in texts], dtype=bool)
+        return texts[codes], blank[codes]
+    symbols = np.asarray([str(s) for s in values], dtype=object)
+    return symbols, np.asarray([not s.strip() for s in symbols], dtype=bool)
 
 
 def _parse_dates(raw: pd.Series, symbols: npt.NDArray[np.object_], source: str) -> npt.NDArray[np.datetime64]:
@@ -165,8 +183,7 @@ def normalize_bars(df: pd.DataFrame, *, source: str = "<frame>") -> pd.DataFrame
     symbols_obj = sym_raw.to_numpy(dtype=object)
     if sym_missing.any():
         raise _fail(source, "missing symbol", symbols_obj, raw_dates, sym_missing)
-    symbols = np.asarray([str(s) for s in symbols_obj], dtype=object)
-    empty = np.asarray([not s.strip() for s in symbols], dtype=bool)
+    symbols, empty = _symbol_text(sym_raw, symbols_obj)
     if n and empty.any():
         raise _fail(source, "empty symbol", symbols, raw_dates, empty)
 
@@ -290,11 +307,14 @@ def _as_date(day: np.datetime64) -> dt.date:
     return value
 
 
-def read_bars(path: str | Path) -> pd.DataFrame:
+def read_bars(path: str | Path, symbols: Iterable[str] | None = None) -> pd.DataFrame:
     """Read a parquet bars file and return it normalized (see :func:`normalize_bars`).
 
-    A missing or unreadable file raises :class:`MarketDataError` naming the path.
+    With ``symbols``, only those symbols' rows (see :func:`read_symbol_bars`). A missing
+    or unreadable file raises :class:`MarketDataError` naming the path.
     """
+    if symbols is not None:
+        return read_symbol_bars(path, symbols).bars
     p = Path(path)
     if not p.is_file():
         raise MarketDataError(f"{p}: bars file not found")
@@ -303,6 +323,71 @@ def read_bars(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise MarketDataError(f"{p}: cannot read bars parquet: {exc}") from exc
     return normalize_bars(df, source=str(p))
+
+
+@dataclass(frozen=True)
+class SymbolBars:
+    """Some symbols' bars from a file, and the sessions (distinct dates) of the whole file."""
+
+    bars: pd.DataFrame
+    sessions: list[dt.date]
+
+
+def read_symbol_bars(path: str | Path, symbols: Iterable[str]) -> SymbolBars:
+    """The rows of ``symbols`` (those the file has), validated as :func:`read_bars` does.
+
+    Converting and validating a few symbols instead of all is what makes a one-session
+    evaluation fast. Every check of :func:`normalize_bars` is per row or per symbol, so
+    the rows returned pass or fail exactly as in a full read. ``sessions`` are the
+    distinct dates of the whole file, so the session list does not depend on which
+    symbols were asked for. Whenever the whole file's ``symbol``/``date`` columns are not
+    plainly valid (a null, a non-string symbol, a date column that is not ``date32``, a
+    date that is not a known NYSE session) the whole file is read instead, so the error
+    raised is the full read's, naming the first offending row.
+    """
+    p = Path(path)
+    table = _read_table(p)
+    wanted = sorted(set(symbols))
+    sessions = _plain_sessions(table)
+    if sessions is None:
+        full = read_bars(p)
+        own = full.loc[full["symbol"].isin(wanted)].reset_index(drop=True)
+        return SymbolBars(own, sorted(set(full["date"])))
+    mask = pc.is_in(table.column("symbol"), value_set=pa.array(wanted, type=pa.string()))
+    own = normalize_bars(table.filter(mask).to_pandas(), source=str(p))
+    return SymbolBars(own, sessions)
+
+
+def _read_table(p: Path) -> pa.Table:
+    if not p.is_file():
+        raise MarketDataError(f"{p}: bars file not found")
+    try:
+        return pq.read_table(p)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise MarketDataError(f"{p}: cannot read bars parquet: {exc}") from exc
+
+
+def _plain_sessions(table: pa.Table) -> list[dt.date] | None:
+    """The file's distinct dates when its symbol and date columns are plainly valid, else None."""
+    names = set(table.column_names)
+    if not names.issuperset(BAR_COLUMNS):
+        return None
+    symbol, date = table.column("symbol"), table.column("date")
+    if not (pa.types.is_string(symbol.type) or pa.types.is_large_string(symbol.type)):
+        return None
+    if symbol.null_count or not pa.types.is_date32(date.type) or date.null_count:
+        return None
+    days = np.sort(pc.unique(date).to_numpy(zero_copy_only=False).astype("datetime64[D]"))
+    if len(days) == 0:
+        return []
+    first, last = calendar_bounds()
+    if days[0] < np.datetime64(first, "D") or days[-1] > np.datetime64(last, "D"):
+        return None
+    known = session_days()
+    position = np.minimum(np.searchsorted(known, days), len(known) - 1)
+    if (known[position] != days).any():
+        return None
+    return list(days.astype(object))
 
 
 def write_bars(df: pd.DataFrame, path: str | Path) -> Path:
@@ -322,7 +407,7 @@ def write_bars(df: pd.DataFrame, path: str | Path) -> Path:
 
 
 def close_matrix(
-    df: pd.DataFrame,
+    df: pd.DataFrame, *, sessions: list[dt.date] | None = None
 ) -> tuple[list[dt.date], list[str], npt.NDArray[np.float64]]:
     """Wide closes: ``(sessions, symbols, matrix)`` with ``matrix[i, j]`` = close of
     ``symbols[j]`` on ``sessions[i]`` (float64, NaN where that symbol has no bar).
@@ -330,13 +415,20 @@ def close_matrix(
     ``sessions`` are the distinct dates of the table ascending, ``symbols`` the distinct
     symbols sorted. Expects normalized bars (from :func:`normalize_bars`,
     :func:`read_bars` or the synthetic generator); duplicate (symbol, date) rows raise
-    :class:`MarketDataError`.
+    :class:`MarketDataError`. With ``sessions`` (ascending, holding every date of the
+    table, e.g. :attr:`SymbolBars.sessions`), those are the rows instead.
     """
     for col in ("symbol", "date", "close"):
         if col not in df.columns:
             raise MarketDataError(f"<frame>: bars are missing column {col}")
     days = pd.to_datetime(df["date"]).to_numpy().astype("datetime64[D]")
-    day_codes, day_uniques = pd.factorize(days, sort=True)
+    if sessions is None:
+        day_codes, day_uniques = pd.factorize(days, sort=True)
+    else:
+        day_uniques = np.asarray(sessions, dtype="datetime64[D]")
+        day_codes = np.minimum(np.searchsorted(day_uniques, days), max(len(day_uniques) - 1, 0))
+        if len(days) and (len(day_uniques) == 0 or (day_uniques[day_codes] != days).any()):
+            raise MarketDataError("<frame>: bars have a date that is not among the given sessions")
     sym_codes, sym_uniques = pd.factorize(df["symbol"].astype(str).to_numpy(), sort=True)
     matrix = np.full((len(day_uniques), len(sym_uniques)), np.nan, dtype=np.float64)
     counts = np.zeros(matrix.shape, dtype=np.int64)

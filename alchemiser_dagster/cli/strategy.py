@@ -19,7 +19,8 @@ import click
 from alchemiser_dagster.cli.convert import convert
 from alchemiser_dagster.cli.types import DATE
 from alchemiser_dagster.domain.errors import StrategyError
-from alchemiser_dagster.domain.marketdata.bars import close_matrix, read_bars, read_symbol_bars
+from alchemiser_dagster.domain.marketdata.bars import close_matrix, read_bars
+from alchemiser_dagster.domain.marketdata.symbol_bars import read_symbol_bars
 from alchemiser_dagster.domain.strategy.allocation import evaluate_allocation
 from alchemiser_dagster.domain.strategy.ast import Symphony
 from alchemiser_dagster.domain.strategy.compiler import load_symphony

@@ -25,15 +25,12 @@ how many rows are affected.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from alchemiser_dagster.domain.calendar import calendar_bounds, session_days
@@ -44,9 +41,7 @@ __all__ = [
     "PRICE_COLUMNS",
     "close_matrix",
     "normalize_bars",
-    "SymbolBars",
     "read_bars",
-    "read_symbol_bars",
     "write_bars",
 ]
 
@@ -307,14 +302,11 @@ def _as_date(day: np.datetime64) -> dt.date:
     return value
 
 
-def read_bars(path: str | Path, symbols: Iterable[str] | None = None) -> pd.DataFrame:
+def read_bars(path: str | Path) -> pd.DataFrame:
     """Read a parquet bars file and return it normalized (see :func:`normalize_bars`).
 
-    With ``symbols``, only those symbols' rows (see :func:`read_symbol_bars`). A missing
-    or unreadable file raises :class:`MarketDataError` naming the path.
+    A missing or unreadable file raises :class:`MarketDataError` naming the path.
     """
-    if symbols is not None:
-        return read_symbol_bars(path, symbols).bars
     p = Path(path)
     if not p.is_file():
         raise MarketDataError(f"{p}: bars file not found")
@@ -323,71 +315,6 @@ def read_bars(path: str | Path, symbols: Iterable[str] | None = None) -> pd.Data
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise MarketDataError(f"{p}: cannot read bars parquet: {exc}") from exc
     return normalize_bars(df, source=str(p))
-
-
-@dataclass(frozen=True)
-class SymbolBars:
-    """Some symbols' bars from a file, and the sessions (distinct dates) of the whole file."""
-
-    bars: pd.DataFrame
-    sessions: list[dt.date]
-
-
-def read_symbol_bars(path: str | Path, symbols: Iterable[str]) -> SymbolBars:
-    """The rows of ``symbols`` (those the file has), validated as :func:`read_bars` does.
-
-    Converting and validating a few symbols instead of all is what makes a one-session
-    evaluation fast. Every check of :func:`normalize_bars` is per row or per symbol, so
-    the rows returned pass or fail exactly as in a full read. ``sessions`` are the
-    distinct dates of the whole file, so the session list does not depend on which
-    symbols were asked for. Whenever the whole file's ``symbol``/``date`` columns are not
-    plainly valid (a null, a non-string symbol, a date column that is not ``date32``, a
-    date that is not a known NYSE session) the whole file is read instead, so the error
-    raised is the full read's, naming the first offending row.
-    """
-    p = Path(path)
-    table = _read_table(p)
-    wanted = sorted(set(symbols))
-    sessions = _plain_sessions(table)
-    if sessions is None:
-        full = read_bars(p)
-        own = full.loc[full["symbol"].isin(wanted)].reset_index(drop=True)
-        return SymbolBars(own, sorted(set(full["date"])))
-    mask = pc.is_in(table.column("symbol"), value_set=pa.array(wanted, type=pa.string()))
-    own = normalize_bars(table.filter(mask).to_pandas(), source=str(p))
-    return SymbolBars(own, sessions)
-
-
-def _read_table(p: Path) -> pa.Table:
-    if not p.is_file():
-        raise MarketDataError(f"{p}: bars file not found")
-    try:
-        return pq.read_table(p)
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        raise MarketDataError(f"{p}: cannot read bars parquet: {exc}") from exc
-
-
-def _plain_sessions(table: pa.Table) -> list[dt.date] | None:
-    """The file's distinct dates when its symbol and date columns are plainly valid, else None."""
-    names = set(table.column_names)
-    if not names.issuperset(BAR_COLUMNS):
-        return None
-    symbol, date = table.column("symbol"), table.column("date")
-    if not (pa.types.is_string(symbol.type) or pa.types.is_large_string(symbol.type)):
-        return None
-    if symbol.null_count or not pa.types.is_date32(date.type) or date.null_count:
-        return None
-    days = np.sort(pc.unique(date).to_numpy(zero_copy_only=False).astype("datetime64[D]"))
-    if len(days) == 0:
-        return []
-    first, last = calendar_bounds()
-    if days[0] < np.datetime64(first, "D") or days[-1] > np.datetime64(last, "D"):
-        return None
-    known = session_days()
-    position = np.minimum(np.searchsorted(known, days), len(known) - 1)
-    if (known[position] != days).any():
-        return None
-    return list(days.astype(object))
 
 
 def write_bars(df: pd.DataFrame, path: str | Path) -> Path:
@@ -416,7 +343,7 @@ def close_matrix(
     symbols sorted. Expects normalized bars (from :func:`normalize_bars`,
     :func:`read_bars` or the synthetic generator); duplicate (symbol, date) rows raise
     :class:`MarketDataError`. With ``sessions`` (ascending, holding every date of the
-    table, e.g. :attr:`SymbolBars.sessions`), those are the rows instead.
+    table, e.g. ``SymbolBars.sessions`` of a file), those are the rows instead.
     """
     for col in ("symbol", "date", "close"):
         if col not in df.columns:

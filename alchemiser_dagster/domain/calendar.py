@@ -1,9 +1,10 @@
 """NYSE trading sessions (exchange_calendars ``XNYS``) as plain ``datetime.date`` values.
 
 Every function takes and returns ``datetime.date`` (a ``datetime``/``pd.Timestamp``
-argument is reduced to its calendar date). The calendar object is built once per
-process (``functools.lru_cache``) and spans :data:`CALENDAR_START` up to the last session
-exchange_calendars knows (about one year after today). A date outside
+argument is reduced to its calendar date). The session table is built once per day
+(kept in a cache file, see ``_cache_path``; once per process when that is unwritable)
+and spans :data:`CALENDAR_START` up to the last session exchange_calendars knows
+(about one year after today). A date outside
 ``calendar_bounds()`` raises ``ValueError`` naming the date and the bounds: the answer is
 unknowable there, so the functions never guess.
 
@@ -15,7 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import importlib.metadata
+import os
 import warnings
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,9 +59,21 @@ def _calendar() -> Any:
         return xcals.get_calendar("XNYS", start=CALENDAR_START.isoformat())
 
 
+SessionTable = tuple[npt.NDArray[np.datetime64], npt.NDArray[np.int64]]
+
+
 @functools.lru_cache(maxsize=1)
-def _session_table() -> tuple[npt.NDArray[np.datetime64], npt.NDArray[np.int64]]:
-    """Sessions as ``datetime64[D]`` and their closes as UTC epoch nanoseconds."""
+def _session_table() -> SessionTable:
+    """Sessions as ``datetime64[D]`` and their closes as UTC epoch nanoseconds.
+
+    Building the calendar costs about half a second, most of a one-session CLI call, so
+    the table is kept in a per-day cache file (see :func:`_cache_path`) and read back
+    in a millisecond by later processes of the same day.
+    """
+    path = _cache_path()
+    cached = _read_cached(path)
+    if cached is not None:
+        return cached
     cal = _calendar()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -64,9 +81,66 @@ def _session_table() -> tuple[npt.NDArray[np.datetime64], npt.NDArray[np.int64]]
         closes = pd.DatetimeIndex(cal.closes)
     days = sessions.to_numpy().astype("datetime64[D]")
     close_ns = closes.tz_convert("UTC").tz_localize(None).as_unit("ns").asi8.copy()
+    _write_cached(path, days, close_ns)
     days.setflags(write=False)
     close_ns.setflags(write=False)
     return days, close_ns
+
+
+def _cache_path() -> Path:
+    """``$XDG_CACHE_HOME`` (default ``~/.cache``) ``/alchemiser-dagster/xnys-VERSION-START-TODAY.npz``.
+
+    The key holds what the table depends on: the exchange_calendars version (its holiday
+    rules), :data:`CALENDAR_START`, and today's date (the calendar ends about a year
+    after today, so a new day builds a new table).
+    """
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    version = importlib.metadata.version("exchange_calendars")
+    name = f"{_CACHE_PREFIX}{version}-{CALENDAR_START.isoformat()}-{dt.date.today().isoformat()}.npz"
+    return root / "alchemiser-dagster" / name
+
+
+_CACHE_PREFIX = "xnys-"
+
+
+def _read_cached(path: Path) -> SessionTable | None:
+    """The cached table, or None when there is none or it is not a well-formed one (rebuilt then)."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            days, close_ns = stored["days"], stored["close_ns"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+    well_formed = (
+        days.dtype == np.dtype("datetime64[D]")
+        and close_ns.dtype == np.dtype(np.int64)
+        and days.ndim == close_ns.ndim == 1
+        and len(days) == len(close_ns) > 0
+        and bool((np.diff(days) > np.timedelta64(0, "D")).all())
+    )
+    if not well_formed:
+        return None
+    days.setflags(write=False)
+    close_ns.setflags(write=False)
+    return days, close_ns
+
+
+def _write_cached(path: Path, days: npt.NDArray[np.datetime64], close_ns: npt.NDArray[np.int64]) -> None:
+    """Write the table atomically and drop older days' files; an unwritable cache is skipped.
+
+    The cache only saves time: the table in memory is already right, so a read-only or
+    full disk costs the next process the build again, never a wrong answer.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as out:
+            np.savez(out, days=days, close_ns=close_ns)
+        tmp.replace(path)
+        for stale in path.parent.glob(f"{_CACHE_PREFIX}*.npz"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    except OSError:
+        return
 
 
 def session_days() -> npt.NDArray[np.datetime64]:

@@ -124,7 +124,8 @@ def _positions(
     column: pa.ChunkedArray, days: npt.NDArray[np.datetime64], known: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]:
     values = column.to_numpy().astype("datetime64[D]")
-    return known[np.searchsorted(days, values)]
+    positions: npt.NDArray[np.int64] = known[np.searchsorted(days, values)]
+    return positions
 
 
 def _prices_valid(table: pa.Table) -> bool:

@@ -96,13 +96,16 @@ def _sessions_if_valid(table: pa.Table) -> list[dt.date] | None:
     known = _known_positions(days)
     if known is None or not _prices_valid(table):
         return None
-    # No duplicate (symbol, date) and no symbol skipping a session: with every date a
-    # session, a symbol's rows then fill its span of sessions exactly.
-    spans = table.group_by("symbol").aggregate([("date", "min"), ("date", "max"), ("date", "count")])
+    # No duplicate (symbol, date) (each symbol's dates distinct) and no symbol skipping a
+    # session: with every date a session, its distinct dates then fill its span exactly.
+    spans = table.group_by("symbol").aggregate(
+        [("date", "min"), ("date", "max"), ("date", "count"), ("date", "count_distinct")]
+    )
     first = _positions(spans.column("date_min"), days, known)
     last = _positions(spans.column("date_max"), days, known)
     count = spans.column("date_count").to_numpy()
-    if (count != last - first + 1).any():
+    distinct = spans.column("date_count_distinct").to_numpy()
+    if (count != distinct).any() or (distinct != last - first + 1).any():
         return None
     sessions: list[dt.date] = list(days.astype(object))
     return sessions

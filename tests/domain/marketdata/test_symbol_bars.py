@@ -80,6 +80,8 @@ def _broken(bars: pd.DataFrame, tmp_path: Path, symbol: str, change: str) -> Pat
         frame = pd.concat([frame, frame.iloc[[row]]])
     elif change == "gap":
         frame = frame.drop(index=row)
+    elif change == "duplicate-and-gap":  # as many rows as sessions spanned: still both errors
+        frame = pd.concat([frame.drop(index=int(rows[-2])), frame.iloc[[row]]])
     elif change == "weekend":
         frame.loc[row, "date"] = dt.date(2021, 1, 2)
     path = tmp_path / f"{change}.parquet"
@@ -87,7 +89,7 @@ def _broken(bars: pd.DataFrame, tmp_path: Path, symbol: str, change: str) -> Pat
     return path
 
 
-@pytest.mark.parametrize("change", ["close", "duplicate", "gap", "weekend"])
+@pytest.mark.parametrize("change", ["close", "duplicate", "gap", "duplicate-and-gap", "weekend"])
 @pytest.mark.parametrize("needed", [True, False], ids=["needed-symbol", "other-symbol"])
 def test_a_bad_row_fails_with_the_full_reads_error(
     synthetic_bars: pd.DataFrame, tmp_path: Path, change: str, needed: bool

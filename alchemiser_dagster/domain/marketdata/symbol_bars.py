@@ -89,23 +89,20 @@ def _sessions_if_valid(table: pa.Table) -> list[dt.date] | None:
         return None
     if table.num_rows == 0:
         return []
-    names = pc.unique(symbol).to_pylist()
-    if any(not name.strip() for name in names):
+    encoded = pc.dictionary_encode(symbol.combine_chunks())
+    if any(not name.strip() for name in encoded.dictionary.to_pylist()):
         return None
-    days = np.sort(pc.unique(date).to_numpy(zero_copy_only=False).astype("datetime64[D]"))
+    dates = date.to_numpy().astype("datetime64[D]")
+    days = np.unique(dates)
     known = _known_positions(days)
     if known is None or not _prices_valid(table):
         return None
-    # No duplicate (symbol, date) (each symbol's dates distinct) and no symbol skipping a
-    # session: with every date a session, its distinct dates then fill its span exactly.
-    spans = table.group_by("symbol").aggregate(
-        [("date", "min"), ("date", "max"), ("date", "count"), ("date", "count_distinct")]
-    )
-    first = _positions(spans.column("date_min"), days, known)
-    last = _positions(spans.column("date_max"), days, known)
-    count = spans.column("date_count").to_numpy()
-    distinct = spans.column("date_count_distinct").to_numpy()
-    if (count != distinct).any() or (distinct != last - first + 1).any():
+    # No duplicate (symbol, date) and no symbol skipping a session: in (symbol, session)
+    # order, each row of a symbol is exactly one session after the one before it.
+    position = known[np.searchsorted(days, dates)]
+    keys = np.sort((encoded.indices.to_numpy().astype(np.int64) << 32) | position)
+    same_symbol = (keys[1:] >> 32) == (keys[:-1] >> 32)
+    if (np.diff(keys & 0xFFFFFFFF)[same_symbol] != 1).any():
         return None
     sessions: list[dt.date] = list(days.astype(object))
     return sessions
@@ -121,14 +118,6 @@ def _known_positions(days: npt.NDArray[np.datetime64]) -> npt.NDArray[np.int64] 
     if (sessions[np.minimum(position, len(sessions) - 1)] != days).any():
         return None
     return position.astype(np.int64)
-
-
-def _positions(
-    column: pa.ChunkedArray, days: npt.NDArray[np.datetime64], known: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    values = column.to_numpy().astype("datetime64[D]")
-    positions: npt.NDArray[np.int64] = known[np.searchsorted(days, values)]
-    return positions
 
 
 def _prices_valid(table: pa.Table) -> bool:

@@ -319,11 +319,11 @@ def cli_figures(corpus: Path, sessions: int, repeats: int) -> None:
         print(f"  {label:<40} {wall:6.2f} / {cpu:5.2f}  (goal < {goal} s)")
     print(f"  start-up of that strategy eval, in stages ({data.name}, wall s / CPU s):")
     for name, wall, cpu in startup_stages(symphony, data):
-        print(f"    {name:<42} {wall:6.2f} / {cpu:5.2f}")
+        print(f"    {name:<48} {wall:6.2f} / {cpu:5.2f}")
     with tempfile.TemporaryDirectory() as empty_cache:
         stages = {name: (wall, cpu) for name, wall, cpu in startup_stages(symphony, data, empty_cache)}
     built = next(v for k, v in stages.items() if k.startswith("NYSE session table"))
-    print(f"    {'(without the cache: NYSE session table built)':<42} {built[0]:6.2f} / {built[1]:5.2f}")
+    print(f"    {'(without the cache: NYSE session table built)':<48} {built[0]:6.2f} / {built[1]:5.2f}")
     files = composer_files(corpus)
     if not files:
         print("no composer/ folder in the corpus: batch figure not measured")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import importlib.metadata
+import logging
 import os
 import warnings
 import zipfile
@@ -101,6 +102,7 @@ def _cache_path() -> Path:
 
 
 _CACHE_PREFIX = "xnys-"
+_LOG = logging.getLogger(__name__)
 
 
 def _read_cached(path: Path) -> SessionTable | None:
@@ -125,10 +127,11 @@ def _read_cached(path: Path) -> SessionTable | None:
 
 
 def _write_cached(path: Path, days: npt.NDArray[np.datetime64], close_ns: npt.NDArray[np.int64]) -> None:
-    """Write the table atomically and drop older days' files; an unwritable cache is skipped.
+    """Write the table atomically and drop older days' files; an unwritable cache is logged and skipped.
 
     The cache only saves time: the table in memory is already right, so a read-only or
-    full disk costs the next process the build again, never a wrong answer.
+    full disk costs the next process the build again, never a wrong answer. The warning
+    names the path and the OS error so a cache that never sticks can be found.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,8 +142,8 @@ def _write_cached(path: Path, days: npt.NDArray[np.datetime64], close_ns: npt.ND
         for stale in path.parent.glob(f"{_CACHE_PREFIX}*.npz"):
             if stale != path:
                 stale.unlink(missing_ok=True)
-    except OSError:
-        return
+    except OSError as err:
+        _LOG.warning("calendar cache not written (%s): %s; each process builds the calendar again", path, err)
 
 
 def session_days() -> npt.NDArray[np.datetime64]:

@@ -56,3 +56,20 @@ def test_older_days_files_are_dropped(cache_home: Path) -> None:
     calendar._session_table()
     assert not stale.exists()
     assert [p.name for p in stale.parent.iterdir()] == [calendar._cache_path().name]
+
+
+def test_an_unwritable_cache_is_named_in_a_warning_and_the_table_still_built(
+    cache_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    days, _ = _fresh()
+    blocker = cache_home / "alchemiser-dagster"
+    for child in blocker.iterdir():
+        child.unlink()
+    blocker.rmdir()
+    blocker.write_text("a file where the cache folder should be")
+    calendar._session_table.cache_clear()
+    with caplog.at_level("WARNING", logger=calendar.__name__):
+        built_days, _ = calendar._session_table()
+    np.testing.assert_array_equal(built_days, days)
+    assert "calendar cache not written" in caplog.text
+    assert str(calendar._cache_path()) in caplog.text

@@ -10,10 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from pydantic import ValidationError
 from upath import UPath
 
-from alchemiser_dagster.control.documents import control_path, read_document, write_document
+from alchemiser_dagster.control.documents import control_path, read_record, write_document
 from alchemiser_dagster.domain.alerts import Alert
 from alchemiser_dagster.domain.errors import StorageError
 from alchemiser_dagster.domain.model import Record
@@ -64,12 +63,4 @@ class AlertLog:
 
     @staticmethod
     def _read(path: UPath) -> AlertRecord | None:
-        data = read_document(path)
-        if data is None:
-            return None
-        try:
-            return AlertRecord.model_validate_json(data)
-        except ValidationError as error:
-            raise StorageError(
-                f"{path}: the alert record is corrupted ({error.error_count()} errors)"
-            ) from error
+        return read_record(path, AlertRecord, "the alert record")

@@ -10,9 +10,14 @@ kill-switch flip from the CLI, a journal from an earlier run) is seen by the nex
 
 from __future__ import annotations
 
+import json
+from typing import TypeVar
+
+from pydantic import ValidationError
 from upath import UPath
 
-from alchemiser_dagster.domain.errors import ConfigError
+from alchemiser_dagster.domain.errors import ConfigError, StorageError
+from alchemiser_dagster.domain.model import SCHEMA_VERSION, Record, readable_schema_version
 from alchemiser_dagster.storage import LOCAL_PROTOCOLS, is_local, read_bytes, storage_path, write_bytes
 
 CONTROL_DIR = "control"
@@ -23,6 +28,7 @@ __all__ = [
     "control_path",
     "is_local",
     "read_document",
+    "read_record",
     "write_document",
 ]
 
@@ -42,3 +48,42 @@ def read_document(path: UPath) -> bytes | None:
 def write_document(path: UPath, payload: bytes) -> None:
     """Replace the document durably (StorageError when it cannot be written)."""
     write_bytes(storage_path(path), payload, durable=True)
+
+
+RecordT = TypeVar("RecordT", bound=Record)
+
+
+def read_record(path: UPath, model_type: type[RecordT], what: str) -> RecordT | None:
+    """The record stored at `path`, None when the file does not exist.
+
+    Anything else that is not a record this release wrote (not JSON, a schema_version other
+    than the model's, a field that does not fit) is a StorageError naming the path and the
+    fields at fault, never a default value.
+    """
+    payload = read_document(path)
+    if payload is None:
+        return None
+    try:
+        value = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise StorageError(
+            f"{path}: {what} is corrupted (not JSON: {error}); fix or remove it deliberately"
+        ) from error
+    if not isinstance(value, dict):
+        raise StorageError(f"{path}: {what} is corrupted (not a JSON object); fix or remove it deliberately")
+    current = model_type.model_fields["schema_version"].default
+    # Documents from before records carried a version are at the first one.
+    version = readable_schema_version(path, what, value.get("schema_version", SCHEMA_VERSION), current)
+    if version < current:  # control documents have no migrations yet: refuse, never misread
+        raise StorageError(
+            f"{path}: {what} has schema_version {version}, older than {current}, and no migration reads it"
+        )
+    try:
+        return model_type.model_validate_json(payload)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or 'file'}: {e['msg']}" for e in error.errors()
+        )
+        raise StorageError(
+            f"{path}: {what} is corrupted ({problems}); fix or remove it deliberately"
+        ) from error

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import ValidationError
 from upath import UPath
 
-from alchemiser_dagster.control.documents import control_path, read_document, write_document
-from alchemiser_dagster.domain.errors import StorageError
+from alchemiser_dagster.control.documents import control_path, read_record, write_document
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan
 
 
@@ -41,16 +39,7 @@ class ExecutionJournal:
         return self._path(session, account_number, ".lock")
 
     def started(self, session: dt.date, account_number: str) -> RebalancePlan | None:
-        path = self._path(session, account_number)
-        data = read_document(path)
-        if data is None:
-            return None
-        try:
-            return RebalancePlan.model_validate_json(data)
-        except ValidationError as error:
-            raise StorageError(
-                f"{path}: the execution journal is corrupted ({error.error_count()} errors)"
-            ) from error
+        return read_record(self._path(session, account_number), RebalancePlan, "the execution journal")
 
     def record(self, plan: RebalancePlan) -> None:
         """Journal the plan unless one is already journaled for the session (the first one wins)."""

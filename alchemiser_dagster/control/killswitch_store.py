@@ -23,11 +23,10 @@ import getpass
 import os
 from collections.abc import Iterator
 
-from pydantic import ValidationError
 from upath import UPath
 
-from alchemiser_dagster.control.documents import CONTROL_DIR, read_document, write_document
-from alchemiser_dagster.domain.errors import ConfigError, StorageError
+from alchemiser_dagster.control.documents import CONTROL_DIR, read_record, write_document
+from alchemiser_dagster.domain.errors import ConfigError
 from alchemiser_dagster.domain.risk.killswitch import (
     KillState,
     KillSwitchFlip,
@@ -74,18 +73,8 @@ class KillSwitchStore:
 
     def read(self) -> KillSwitchLog:
         """The whole log; an empty one (ACTIVE) when the file does not exist yet."""
-        payload = read_document(self._path)
-        if payload is None:
-            return KillSwitchLog()
-        try:
-            return KillSwitchLog.model_validate_json(payload)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in e['loc']) or 'file'}: {e['msg']}" for e in error.errors()
-            )
-            raise StorageError(
-                f"{self.location}: kill-switch file is corrupted ({problems}); fix or remove it deliberately"
-            ) from error
+        log = read_record(self._path, KillSwitchLog, "kill-switch file")
+        return KillSwitchLog() if log is None else log
 
     def current(self) -> KillState:
         """The state in force now (fails closed on an unreadable file: StorageError)."""

@@ -10,7 +10,9 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["SCHEMA_VERSION", "FrozenModel", "Record"]
+from alchemiser_dagster.domain.errors import StorageError
+
+__all__ = ["SCHEMA_VERSION", "FrozenModel", "Record", "readable_schema_version"]
 
 #: The shape version every stored record is written with. A record whose shape changes
 #: overrides its `schema_version` default, and the IO manager learns to migrate the old one.
@@ -27,3 +29,19 @@ class Record(FrozenModel):
     """A value that is stored: it names the schema version it was written with (checked on read)."""
 
     schema_version: int = SCHEMA_VERSION
+
+
+def readable_schema_version(where: object, what: str, found: object, current: int) -> int:
+    """`found` as a version this release can read (equal or older), else a StorageError naming `where`.
+
+    A value written by a newer release is refused rather than read as if it had today's
+    shape: its new fields would be dropped or misread without a word.
+    """
+    if isinstance(found, bool) or not isinstance(found, int):
+        raise StorageError(f"{where}: {what} has no valid schema_version (found {found!r})")
+    if found > current:
+        raise StorageError(
+            f"{where}: {what} has schema_version {found}, written by a newer release;"
+            f" this one reads up to {current}. Upgrade alchemiser-dagster to read it"
+        )
+    return found

@@ -39,6 +39,7 @@ from pydantic import BaseModel, PrivateAttr, ValidationError
 from upath import UPath
 
 from alchemiser_dagster.domain.errors import StorageError
+from alchemiser_dagster.domain.model import readable_schema_version
 from alchemiser_dagster.storage import STORE_ERRORS, read_bytes, storage_path, write_bytes
 
 ENVELOPE_VERSION = 1
@@ -58,14 +59,7 @@ MIGRATIONS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = 
 
 def checked_version(path: UPath, what: str, found: object, current: int) -> int:
     """`found` as a version this release can read (equal or older), else a StorageError."""
-    if isinstance(found, bool) or not isinstance(found, int):
-        raise StorageError(f"{path}: {what} has no valid schema_version (found {found!r})")
-    if found > current:
-        raise StorageError(
-            f"{path}: {what} has schema_version {found}, written by a newer release;"
-            f" this one reads up to {current}. Upgrade alchemiser-dagster to read it"
-        )
-    return found
+    return readable_schema_version(path, what, found, current)
 
 
 def current_envelope(path: UPath, what: str, found: object) -> None:

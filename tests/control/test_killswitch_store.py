@@ -203,3 +203,26 @@ def test_concurrent_local_flips_are_all_kept(base: str) -> None:
     assert len(document["flips"]) == 20
     leftovers = [p.name for p in Path(KillSwitchStore(base).location).parent.iterdir() if p.suffix == ".tmp"]
     assert leftovers == []
+
+
+def test_a_log_from_a_newer_release_is_refused_not_read_as_today_shape(base: str) -> None:
+    store = KillSwitchStore(base)
+    store.flip("HALTED", "outage", who="alice", now=AT)
+    path = Path(store.location)
+    stored = json.loads(path.read_text())
+    stored["schema_version"] = 99
+    path.write_text(json.dumps(stored))
+    with pytest.raises(
+        StorageError, match=r"killswitch\.json: kill-switch file has schema_version 99, written by a newer"
+    ):
+        store.current()
+
+
+def test_a_log_written_before_records_carried_a_version_still_reads(base: str) -> None:
+    store = KillSwitchStore(base)
+    store.flip("REDUCING", "de-risk", who="alice", now=AT)
+    path = Path(store.location)
+    stored = json.loads(path.read_text())
+    del stored["schema_version"]
+    path.write_text(json.dumps(stored))
+    assert store.current() == "REDUCING"

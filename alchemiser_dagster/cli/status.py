@@ -389,7 +389,7 @@ def _run_lines(status: Status) -> Iterator[str]:
     )
     yield (
         f"  {'session':<10}  {'run':<8}  {'status':<11}  {'started (New York)':<23}  {'duration':>12}  runs"
-        f"  {'outcome':<9}  {'items':>5}  {'orders':>6}  {'traded $':>14}"
+        f"  {'outcome':<10}  {'items':>5}  {'orders':>6}  {'traded $':>14}"
     )
     for row in status.runs:
         duration = _seconds(row.duration(status.now))
@@ -398,7 +398,7 @@ def _run_lines(status: Status) -> Iterator[str]:
         started = _local(row.start) if row.start is not None else "-"
         yield (
             f"  {row.session:<10}  {row.run_id[:8]:<8}  {row.status:<11}  {started:<23}"
-            f"  {duration:>12}  {row.runs:>4}  {row.outcome or '-':<9}  {_number(row.items):>5}"
+            f"  {duration:>12}  {row.runs:>4}  {row.outcome or '-':<10}  {_number(row.items):>5}"
             f"  {_number(row.broker_orders):>6}"
             f"  {f'{row.traded_notional:,.2f}' if row.traded_notional is not None else '-':>14}"
         )

@@ -108,6 +108,9 @@ def test_daily_graph_end_to_end_then_rerun_then_past_day(workspace: Path) -> Non
         assert rerun.orders_placed == 0 and rerun.orders_adopted == len(plan.items)
         assert rerun.plan_id == plan.plan_id  # it finished the journaled plan, not its own
         assert broker_orders(workspace / "sim") == orders_after_first
+        # ...and its tag says so: it adopted the first run's orders, it did not trade.
+        assert run_tags(instance, second)["alchemiser/outcome"] == "ADOPTED"
+        assert run_tags(instance, second)["alchemiser/orders"] == "0"
 
         # A past partition produces a plan and places nothing.
         past = run_partition(instance, previous_session(today))

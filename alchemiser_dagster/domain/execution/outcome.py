@@ -1,7 +1,9 @@
 """A run's outcome at a glance: one word per execution status, for run tags and `status`.
 
 SUCCESS reads as TRADED so a trading day and a plan-only day no longer look alike
-(Dagster calls both runs a success).
+(Dagster calls both runs a success). A successful run that placed no order says why
+instead: IN_BALANCE (nothing to trade) or ADOPTED (a rerun that found every order
+already placed by an earlier run of the session), so a rerun never claims a trade.
 """
 
 from decimal import Decimal
@@ -11,7 +13,7 @@ from alchemiser_dagster.domain.constants import CENT
 from alchemiser_dagster.domain.execution.models import ExecutionResult, ExecutionStatus
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan
 
-Outcome = Literal["TRADED", "PLAN_ONLY", "HALTED", "PARTIAL", "FAILED"]
+Outcome = Literal["TRADED", "ADOPTED", "IN_BALANCE", "PLAN_ONLY", "HALTED", "PARTIAL", "FAILED"]
 
 OUTCOME_TAG: Final = "alchemiser/outcome"
 ORDERS_TAG: Final = "alchemiser/orders"
@@ -30,6 +32,13 @@ _OUTCOMES: Final[dict[ExecutionStatus, Outcome]] = {
 def outcome_of(status: ExecutionStatus) -> Outcome:
     """The outcome word for an execution status (every status has one)."""
     return _OUTCOMES[status]
+
+
+def run_outcome(result: ExecutionResult) -> Outcome:
+    """The run's word: its status's, except a success that placed no order says why."""
+    if result.status == "SUCCESS" and result.orders_placed == 0:
+        return "ADOPTED" if result.orders_adopted else "IN_BALANCE"
+    return outcome_of(result.status)
 
 
 def traded_notional(result: ExecutionResult) -> Decimal:
@@ -52,7 +61,7 @@ def run_tags(result: ExecutionResult, plan: RebalancePlan) -> dict[str, str]:
     this run placed; notional is the session's traded dollars.
     """
     return {
-        OUTCOME_TAG: outcome_of(result.status),
+        OUTCOME_TAG: run_outcome(result),
         ORDERS_TAG: str(result.orders_placed),
         ITEMS_TAG: str(len(plan.items)),
         NOTIONAL_TAG: str(traded_notional(result).quantize(CENT)),

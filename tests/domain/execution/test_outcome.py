@@ -5,7 +5,13 @@ from decimal import Decimal
 from typing import get_args
 
 from alchemiser_dagster.domain.execution.models import ExecutionResult, ExecutionStatus, OrderOutcome
-from alchemiser_dagster.domain.execution.outcome import Outcome, limit_requotes, orders_line, outcome_of
+from alchemiser_dagster.domain.execution.outcome import (
+    Outcome,
+    limit_requotes,
+    orders_line,
+    outcome_of,
+    run_outcome,
+)
 
 
 def test_every_status_maps_to_an_outcome() -> None:
@@ -17,7 +23,7 @@ def test_every_status_maps_to_an_outcome() -> None:
         "PLAN_ONLY": "PLAN_ONLY",
         "HALTED": "HALTED",
     }
-    assert set(mapped.values()) == set(get_args(Outcome))
+    assert set(mapped.values()) | {"ADOPTED", "IN_BALANCE"} == set(get_args(Outcome))
 
 
 def _outcome(symbol: str, order_ids: tuple[str, ...], adopted: bool = False) -> OrderOutcome:
@@ -71,3 +77,19 @@ def test_an_adopted_item_s_new_orders_are_requotes_and_unplaced_items_count_none
     assert orders_line(resumed) == "3 items, 2 broker orders (1 limit re-quote), 1 adopted"
     nothing = _result([], placed=0)
     assert orders_line(nothing) == "0 items, 0 broker orders (0 limit re-quotes)"
+
+
+def test_a_success_that_placed_no_order_says_why_instead_of_traded() -> None:
+    assert run_outcome(_result([_outcome("SPY", ("1",))], placed=1)) == "TRADED"
+    assert run_outcome(_result([_outcome("SPY", ("1",), adopted=True)], placed=0)) == "ADOPTED"
+    assert run_outcome(_result([], placed=0)) == "IN_BALANCE"
+    # A rerun that adopted one item and placed another order still traded.
+    assert (
+        run_outcome(_result([_outcome("SPY", ("1",), adopted=True), _outcome("QQQ", ("2",))], placed=1))
+        == "TRADED"
+    )
+
+
+def test_a_run_that_did_not_succeed_keeps_its_status_word_even_without_orders() -> None:
+    failed = _result([], placed=0).model_copy(update={"status": "FAILED"})
+    assert run_outcome(failed) == "FAILED"

@@ -32,6 +32,7 @@ from alchemiser_dagster.pipeline.assets.signals import signal_key
 from alchemiser_dagster.pipeline.keys import account_key
 from alchemiser_dagster.pipeline.partitions import nyse_sessions
 from alchemiser_dagster.pipeline.resources import BrokerResource, SettingsResource
+from alchemiser_dagster.pipeline.retries import retry_when_retryable
 
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
@@ -211,6 +212,7 @@ def build_ledger_check(account: str | None = None) -> dg.AssetChecksDefinition:
         ),
         additional_ins={"execution_result": dg.AssetIn(account_key(account, "execution_result"))},
     )
+    @retry_when_retryable()
     def ledger_matches_broker(
         fill_ledger: pd.DataFrame, execution_result: ExecutionResult, broker: BrokerResource
     ) -> dg.AssetCheckResult:

@@ -7,7 +7,8 @@ with them (`RetryRequested`, the documented way to decide per exception) only wh
 step raised an `AlchemiserError` whose class is `retryable` (`BrokerUnavailable`,
 `RateLimited`). Everything else fails the step at once, exactly as without retries.
 
-What a retried step does again is safe: the snapshot and the reconciliation only read,
+What a retried step does again is safe: the snapshot, the reconciliation and the
+`ledger_matches_broker` check only read,
 and a retried `execution_result` takes the path of a rerun (the journaled plan is
 finished, every order found by its client_order_id is adopted, a submit whose fate is
 unknown is looked up before anything is resent). Its execution lock stays with the run:
@@ -47,7 +48,7 @@ def retry_when_retryable(
             except AlchemiserError as error:
                 if not error.retryable:
                     raise
-                number = dg.AssetExecutionContext.get().retry_number + 1
+                number = _retry_number() + 1
                 wait = max(policy.calculate_delay(number), 0.0)
                 if isinstance(error, RateLimited) and error.retry_after is not None:
                     wait = max(wait, error.retry_after)  # the server's hint is a floor
@@ -56,3 +57,12 @@ def retry_when_retryable(
         return attempt
 
     return decorate
+
+
+def _retry_number() -> int:
+    """The current step's retry number, in an asset or an asset check (Dagster keeps a
+    context type per kind and `get()` of the other one refuses)."""
+    try:
+        return int(dg.AssetExecutionContext.get().retry_number)
+    except dg.DagsterInvariantViolationError:
+        return int(dg.AssetCheckExecutionContext.get().retry_number)

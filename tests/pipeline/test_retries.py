@@ -102,3 +102,26 @@ def test_the_wrapped_asset_keeps_its_inputs_and_resources() -> None:
     assert "offset" in answer.required_resource_keys
     result = dg.materialize([seed, answer], resources={"offset": Offset(by=2)})
     assert result.output_for_node("answer") == 42
+
+
+def test_an_asset_check_is_retried_on_a_retryable_error_too() -> None:
+    # ledger_matches_broker reads the broker: a dropped connection must not fail the check.
+    pending: list[Exception] = [BrokerUnavailable("reset")]
+
+    @dg.asset
+    def ledger() -> int:
+        return 1
+
+    @dg.asset_check(asset=ledger)
+    @retry_when_retryable(NO_WAIT)
+    def matches(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        if pending:
+            raise pending.pop(0)
+        return dg.AssetCheckResult(passed=True)
+
+    result = dg.materialize([ledger, matches])
+    assert result.success and not pending
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.passed
+    restarts = [e for e in result.all_events if e.is_step_up_for_retry]
+    assert len(restarts) == 1

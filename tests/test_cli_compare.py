@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +138,28 @@ def test_backtest_rejects_an_unknown_benchmark_and_two_sources(tmp_path: Path) -
     done = run("backtest", "--weights", weights, "--config", config, "--bars", bars, "--out", tmp_path / "x")
     assert done.returncode == 1  # usage errors exit 1 (cli.py)
     assert "exactly one of --config and --weights" in done.stderr
+
+
+def test_without_out_the_results_land_in_the_project_folder_not_the_working_folder(tmp_path: Path) -> None:
+    bars, config, weights = setup(tmp_path, diverge_on=None)
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALCHEMISER_")}
+    for args in (
+        ("backtest", "--config", config, "--bars", bars),
+        ("compare", "--backtest", project / "backtest", "--weights", weights, "--bars", bars),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "alchemiser_dagster.cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            cwd=elsewhere,
+            env={**env, "ALCHEMISER_HOME": str(project), "PYTHONPATH": str(ROOT)},
+            check=False,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+    assert (project / "backtest" / "metrics.json").is_file()
+    assert (project / "compare" / "compare.json").is_file()
+    assert list(elsewhere.iterdir()) == []

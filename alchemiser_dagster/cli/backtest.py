@@ -17,6 +17,7 @@ from alchemiser_dagster.domain.backtest.engine import BacktestResult, BacktestSe
 from alchemiser_dagster.domain.backtest.replay import REPLAY_PLANNING, replay_weights
 from alchemiser_dagster.domain.marketdata.bars import read_bars
 from alchemiser_dagster.domain.strategy.config import load_allocation_config
+from alchemiser_dagster.project import project_path
 from alchemiser_dagster.reporting.backtest_files import write_backtest
 from alchemiser_dagster.settings import load_settings
 
@@ -96,8 +97,8 @@ def with_benchmark(symbol: str | None, bars: pd.DataFrame, result: BacktestResul
     "--out",
     "out",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("backtest"),
-    show_default=True,
+    default=None,
+    help="Folder for the results (default: backtest/ in the project folder).",
 )
 def backtest(
     config_path: Path | None,
@@ -109,7 +110,7 @@ def backtest(
     slippage_bps: float,
     whole_shares: bool,
     benchmark_symbol: str | None,
-    out: Path,
+    out: Path | None,
 ) -> None:
     """Backtest an allocation CONFIG on daily BARS: targets on bars dated <= D, the real
     planner (reserve, minimum trade, drift band, fractional rules, each symphony's
@@ -163,7 +164,8 @@ def backtest(
         title = f"Backtest of {config_path.name}"
     benchmark = with_benchmark(symbol, bars, result)
     inputs["benchmark"] = benchmark.symbol if benchmark else "none"
-    paths = write_backtest(result, UPath(out), title, inputs, benchmark)
+    folder = out if out is not None else project_path("backtest")
+    paths = write_backtest(result, UPath(folder), title, inputs, benchmark)
     p = result.performance
     sharpe = "-" if p.sharpe is None else f"{p.sharpe:.2f}"
     click.echo(

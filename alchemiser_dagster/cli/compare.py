@@ -27,6 +27,7 @@ from alchemiser_dagster.domain.strategy.config import load_allocation_config
 from alchemiser_dagster.domain.strategy.evaluator import SymphonyEvaluator
 from alchemiser_dagster.domain.strategy.history import MarketHistory
 from alchemiser_dagster.domain.strategy.render import trace_text
+from alchemiser_dagster.project import project_path
 from alchemiser_dagster.reporting.backtest import compare_equity_chart
 from alchemiser_dagster.settings import load_settings
 
@@ -98,7 +99,10 @@ def _divergence_text(day: DayAgreement, our_trace: str, weights_file: Path) -> s
     help="Largest weight difference of a day that agrees (same symbols held, too).",
 )
 @click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("compare"), show_default=True
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the results (default: compare/ in the project folder).",
 )
 def compare(
     config_path: Path | None,
@@ -108,7 +112,7 @@ def compare(
     start: dt.datetime | None,
     end: dt.datetime | None,
     tolerance: float,
-    out: Path,
+    out: Path | None,
 ) -> None:
     """Put CONFIG's daily targets (from a backtest over the history's sessions) beside the
     recorded weights history: which days agree, the first that does not with both decision
@@ -144,6 +148,7 @@ def compare(
         raise click.UsageError("ours and theirs share no decided session")
     divergence = first_divergence(days)
     agreed = sum(day.agree for day in days)
+    out = out if out is not None else project_path("compare")
     out.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(
         {

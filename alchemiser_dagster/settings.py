@@ -32,6 +32,7 @@ from pydantic_settings import (
 
 from alchemiser_dagster.domain.errors import ConfigError
 from alchemiser_dagster.domain.execution.engine import ExecutionSettings
+from alchemiser_dagster.domain.portfolio.allocation import FailedStrategyPolicy
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings
 from alchemiser_dagster.domain.risk.limits import RiskLimits
 from alchemiser_dagster.notify.settings import AlertSettings
@@ -41,7 +42,6 @@ from alchemiser_dagster.secrets import validate_reference
 DEFAULT_SETTINGS_FILE = "alchemiser.toml"
 
 Mode = Literal["embedded", "paper", "live"]
-FailedStrategyPolicy = Literal["stop", "cash", "last_target"]
 
 
 class Settings(BaseSettings):

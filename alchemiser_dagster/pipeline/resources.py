@@ -33,6 +33,7 @@ from alchemiser_dagster.control.lease import Busy
 from alchemiser_dagster.domain.broker import Broker
 from alchemiser_dagster.domain.errors import ConfigError
 from alchemiser_dagster.domain.execution.engine import ExecutionSettings
+from alchemiser_dagster.domain.portfolio.allocation import FailedStrategyPolicy
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings
 from alchemiser_dagster.domain.risk.limits import RiskLimits
 from alchemiser_dagster.domain.strategy.config import AllocationConfig, load_allocation_config
@@ -43,7 +44,7 @@ from alchemiser_dagster.pipeline.history import HistoryResource
 from alchemiser_dagster.pipeline.io_manager import ModelIOManager
 from alchemiser_dagster.pipeline.stores import AlertLogResource, ExecutionJournalResource, KillSwitchResource
 from alchemiser_dagster.secrets import resolve_secret
-from alchemiser_dagster.settings import FailedStrategyPolicy, Mode, Settings
+from alchemiser_dagster.settings import Mode, Settings
 
 
 class BrokerResource(dg.ConfigurableResource):

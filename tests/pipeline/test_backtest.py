@@ -27,13 +27,20 @@ D = dt.date(2024, 6, 28)
 
 def settings(tmp_path: Path) -> Settings:
     # The broker's today is after D: the daily run of D is a plan-only backfill, fast.
-    return Settings(config=CONFIG, storage=str(tmp_path / "storage"), sim_state=tmp_path / "sim", sim_date=dt.date(2024, 7, 1))
+    return Settings(
+        config=CONFIG,
+        storage=str(tmp_path / "storage"),
+        sim_state=tmp_path / "sim",
+        sim_date=dt.date(2024, 7, 1),
+    )
 
 
 def test_backtest_targets_equal_what_the_daily_graph_materializes(tmp_path: Path) -> None:
     defs = build_definitions(settings(tmp_path))
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def(DAILY_JOB_NAME).execute_in_process(partition_key=D.isoformat(), instance=instance)
+        result = defs.resolve_job_def(DAILY_JOB_NAME).execute_in_process(
+            partition_key=D.isoformat(), instance=instance
+        )
     target: TargetAllocation = result.asset_value("target_allocation")
     bars: pd.DataFrame = result.asset_value("market_bars")
     bars.to_parquet(tmp_path / "bars.parquet")
@@ -64,7 +71,9 @@ def test_the_cli_is_deterministic_and_reports_progress(tmp_path: Path, synthetic
     assert "sessions 2024-01-02..2024-06-28: equity 100,000.00 -> " in first.stdout
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
-    assert {"equity.parquet", "holdings.parquet", "trades.parquet", "report.html", "metrics.json"} <= set(names)
+    assert {"equity.parquet", "holdings.parquet", "trades.parquet", "report.html", "metrics.json"} <= set(
+        names
+    )
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
@@ -79,7 +88,8 @@ def test_the_cli_is_deterministic_and_reports_progress(tmp_path: Path, synthetic
 
 def test_cli_errors_name_what_is_wrong(tmp_path: Path, synthetic_bars_path: Path) -> None:
     empty = CliRunner().invoke(
-        cli, ["backtest", "--config", str(CONFIG), "--bars", str(synthetic_bars_path), "--start", "2030-01-02"]
+        cli,
+        ["backtest", "--config", str(CONFIG), "--bars", str(synthetic_bars_path), "--start", "2030-01-02"],
     )
     assert empty.exit_code != 0 and "no session of" in empty.output
     (tmp_path / "bad.clj").write_text('(defsymphony "bad" {}\n  (if (> (rsi "SPY") 50) [(asset "SPY")]))')
@@ -90,7 +100,14 @@ def test_cli_errors_name_what_is_wrong(tmp_path: Path, synthetic_bars_path: Path
         import sys
 
         argv = sys.argv
-        sys.argv = ["alchemiser", "backtest", "--config", str(tmp_path / "c.json"), "--bars", str(synthetic_bars_path)]
+        sys.argv = [
+            "alchemiser",
+            "backtest",
+            "--config",
+            str(tmp_path / "c.json"),
+            "--bars",
+            str(synthetic_bars_path),
+        ]
         try:
             main()
         finally:
@@ -116,3 +133,41 @@ def test_the_backtest_job_fetches_bars_through_the_broker(tmp_path: Path) -> Non
     assert "| CAGR |" in metadata["statistics"].value  # type: ignore[operator]
     assert "broker (embedded)" in (Path(summary.folder) / "report.html").read_text()
     assert pd.read_parquet(Path(summary.folder) / "equity.parquet")["session"].iloc[-1] == D
+
+
+def test_a_config_naming_score_json_backtests_exactly_like_its_text(
+    tmp_path: Path, synthetic_bars_path: Path
+) -> None:
+    # Composer users bring score JSON: the backtest reads it through the same loader as text.
+    from alchemiser_dagster.domain.strategy.compiler import load_symphony
+    from alchemiser_dagster.domain.strategy.convert import convert_symphony
+
+    config = json.loads(CONFIG.read_text())
+    as_json = {name: name.removesuffix(".clj") + ".json" for name in config["files"]}
+    for name, json_name in as_json.items():
+        (tmp_path / json_name).write_text(convert_symphony(load_symphony(CONFIG.parent / name), "json"))
+    json_config = tmp_path / "allocations.json"
+    json_config.write_text(
+        json.dumps(
+            {
+                "files": list(as_json.values()),
+                "allocations": {as_json[n]: s for n, s in config["allocations"].items()},
+            }
+        )
+    )
+    common = ["backtest", "--bars", str(synthetic_bars_path), "--start", "2024-03-01", "--end", "2024-06-28"]
+    text_run = CliRunner().invoke(cli, [*common, "--config", str(CONFIG), "--out", str(tmp_path / "text")])
+    json_run = CliRunner().invoke(
+        cli, [*common, "--config", str(json_config), "--out", str(tmp_path / "json")]
+    )
+    assert text_run.exit_code == 0 and json_run.exit_code == 0, json_run.output
+    for table in ("equity", "trades", "targets"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "json" / f"{table}.parquet"),
+            pd.read_parquet(tmp_path / "text" / f"{table}.parquet"),
+        )
+    sleeves_text = pd.read_parquet(tmp_path / "text" / "sleeves.parquet")
+    sleeves_json = pd.read_parquet(tmp_path / "json" / "sleeves.parquet")
+    sleeves_text["strategy"] = sleeves_text["strategy"].map(as_json)
+    pd.testing.assert_frame_equal(sleeves_json, sleeves_text)
+    assert sleeves_json["rebalanced"].any() and not sleeves_json["rebalanced"].all()

@@ -98,7 +98,7 @@ def load_accounts(path: Path) -> AccountsFile:
     try:
         accounts = AccountsFile.model_validate(raw)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(_describe(e["loc"], e["msg"], raw) for e in error.errors())
         raise ConfigError(f"{path}: {problems}") from error
     resolved = tuple(
         a.model_copy(update={"config": (path.parent / a.config).resolve()}) for a in accounts.accounts
@@ -107,6 +107,18 @@ def load_accounts(path: Path) -> AccountsFile:
     if missing:
         raise ConfigError(f"{path}: allocation configs not found: {'; '.join(missing)}")
     return AccountsFile(accounts=resolved)
+
+
+def _describe(loc: tuple[int | str, ...], message: str, raw: dict[str, Any]) -> str:
+    """`accounts.0.api_key_secret (account 'alice'): message`; the value itself is never shown."""
+    where = ".".join(str(part) for part in loc)
+    entries = raw.get("accounts")
+    if len(loc) > 1 and loc[0] == "accounts" and isinstance(loc[1], int) and isinstance(entries, list):
+        entry = entries[loc[1]] if loc[1] < len(entries) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and ACCOUNT_NAME.match(name):
+            where += f" (account {name!r})"
+    return f"{where}: {message.removeprefix('Value error, ')}"
 
 
 def account_settings(shared: Settings, account: Account) -> Settings:

@@ -39,7 +39,7 @@ from alchemiser_dagster.broker.simulator.server import (
 from alchemiser_dagster.domain import calendar
 from alchemiser_dagster.domain.errors import ConfigError
 from alchemiser_dagster.modes import mode_profile
-from alchemiser_dagster.secrets import env_name, resolve_secret
+from alchemiser_dagster.secrets import check_reference, env_name, resolve_secret
 from alchemiser_dagster.settings import Settings
 
 __all__ = [
@@ -144,6 +144,8 @@ def broker_keys(settings: Settings, environ: Mapping[str, str] | None = None) ->
     A missing environment variable is a ConfigError naming every one that is missing.
     """
     refs = (("api_key_secret", settings.api_key_secret), ("secret_key_secret", settings.secret_key_secret))
+    for setting, ref in refs:  # settings copied without validation must not reach a message
+        check_reference(ref, setting)
     source = os.environ if environ is None else environ
     missing = [name for _, ref in refs if (name := env_name(ref)) and not source.get(name, "").strip()]
     if missing:

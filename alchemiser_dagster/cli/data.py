@@ -137,8 +137,9 @@ def fetch(
     """Write the broker's adjusted daily bars (adjustment=all) to a parquet file.
 
     The broker is the one the settings point at: the local stand-in (ALCHEMISER_MODE
-    embedded, ALCHEMISER_SIM_STATE, ALCHEMISER_SIMDATE) or Alpaca (paper / live, keys in
-    ALPACA_API_KEY / ALPACA_SECRET_KEY, ALCHEMISER_BROKER_URL to override the host). Every
+    embedded, ALCHEMISER_SIM_STATE, ALCHEMISER_SIM_DATE) or Alpaca (paper / live, keys where
+    the settings api_key_secret / secret_key_secret point, by default the variables
+    ALPACA_API_KEY / ALPACA_SECRET_KEY; ALCHEMISER_BROKER_URL overrides the host). Every
     symbol must have a bar on every NYSE session from its first bar in the range to the
     end; a symbol without any bar, or with a hole, is an error and nothing is written.
     Symbols whose bars begin after --start (later listings) are named on stderr.

@@ -169,14 +169,32 @@ def known_variables() -> frozenset[str]:
     return frozenset(names)
 
 
+def _group(name: str) -> type[BaseModel] | None:
+    """The model of the settings group `name` (planning, risk, ...), None for a plain setting."""
+    field = Settings.model_fields.get(name.lower())
+    group = field.annotation if field is not None else None
+    return group if isinstance(group, type) and issubclass(group, BaseModel) else None
+
+
+def _refused_by_load(suffix: str) -> bool:
+    """A nested name under a group that forbids unknown keys: the load fails on it (and names it)."""
+    group_name, delimiter, _ = suffix.partition("__")
+    group = _group(group_name)
+    return bool(delimiter) and group is not None and group.model_config.get("extra") == "forbid"
+
+
 def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
-    """Each ALCHEMISER_* variable that is no setting, with the closest known name (or None)."""
+    """Each ALCHEMISER_* variable that is no setting and is ignored, with the closest known name.
+
+    A typo inside a group (``ALCHEMISER_EXECUTION__WALKSTEPS``) is not listed: it is not
+    ignored, the load refuses it with the closest nested setting (see :func:`_describe`).
+    """
     known = known_variables()
     suffixes = sorted(name[len(ENV_PREFIX) :] for name in known)  # the prefix would make all alike
     found = []
     for name in sorted(environ):
         upper = name.upper()
-        if upper.startswith(ENV_PREFIX) and upper not in known:
+        if upper.startswith(ENV_PREFIX) and upper not in known and not _refused_by_load(upper[len(ENV_PREFIX) :]):
             close = difflib.get_close_matches(upper[len(ENV_PREFIX) :], suffixes, n=1, cutoff=0.6)
             found.append((name, ENV_PREFIX + close[0] if close else None))
     return found
@@ -203,15 +221,27 @@ def _describe(error: object, source: Path | None, environ: Mapping[str, str]) ->
     path = ".".join(str(part) for part in loc)
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        fields = list(Settings.model_fields) if len(loc) == 1 else []
-        close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
-        message = "not a setting" + (f"; did you mean {close[0]}?" if close else "")
+        message = "not a setting" + _closest_setting(loc, environ)
         shown = ""
     elif _is_secret_like(loc):
         shown = "" if "not shown" in message else " (the value is not shown: it may be a key)"
     else:
         shown = f" (got {error.get('input')!r})"
     return f"{path} ({_where(loc, source, environ)}): {message}{shown}"
+
+
+def _closest_setting(loc: tuple[object, ...], environ: Mapping[str, str]) -> str:
+    """`; did you mean X?` for an unknown key, X spelt as the user spelt the key (variable or TOML)."""
+    model = Settings if len(loc) == 1 else _group(str(loc[0])) if len(loc) == 2 else None
+    fields = list(model.model_fields) if model is not None else []
+    close = difflib.get_close_matches(str(loc[-1]).lower(), fields, n=1, cutoff=0.6)
+    if not close:
+        return ""
+    parts = [str(part) for part in loc[:-1]] + close
+    variable = ENV_PREFIX + "__".join(str(part).upper() for part in loc)
+    if variable in {name.upper() for name in environ}:
+        return f"; did you mean {ENV_PREFIX}{'__'.join(part.upper() for part in parts)}?"
+    return f"; did you mean {'.'.join(parts)}?"
 
 
 def _where(loc: tuple[object, ...], source: Path | None, environ: Mapping[str, str]) -> str:

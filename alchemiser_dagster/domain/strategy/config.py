@@ -47,6 +47,8 @@ class AllocationConfig(FrozenModel):
             for name, share in allocations.items():
                 if not isinstance(share, Decimal):  # bools and strings are not shares
                     raise ValueError(f"share of {name} must be a JSON number, got {_json_kind(share)}")
+                if not share.is_finite():  # a bare NaN / Infinity
+                    raise ValueError(f"share of {name} must be a finite number between 0 and 1, got {share}")
         return allocations
 
     @field_validator("allocations")
@@ -88,6 +90,7 @@ def load_allocation_config(path: str | Path) -> AllocationConfig:
             config_path.read_text(encoding="utf-8"),
             parse_float=Decimal,
             parse_int=Decimal,
+            parse_constant=Decimal,  # NaN / Infinity (not JSON, Python reads them): refused below
             object_pairs_hook=_JsonObject.from_pairs,
         )
     except OSError as error:

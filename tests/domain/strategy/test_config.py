@@ -117,6 +117,17 @@ def test_a_share_must_be_a_json_number(folder: Path, share: object, kind: str) -
         load_allocation_config(path)
 
 
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_a_share_that_is_not_a_finite_number_is_named_so(folder: Path, literal: str) -> None:
+    path = write(folder, f'{{"files": ["a.clj"], "allocations": {{"a.clj": {literal}}}}}')
+    with pytest.raises(ConfigError) as error:
+        load_allocation_config(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: allocations: ")
+    assert "share of a.clj must be a finite number between 0 and 1, got" in message, message
+    assert "float" not in message
+
+
 def test_integer_shares_still_count(folder: Path) -> None:
     assert load_allocation_config(config_of(folder, {"a.clj": 1})).allocations == {"a.clj": Decimal(1)}
 

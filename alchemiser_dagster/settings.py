@@ -11,7 +11,9 @@ not settings: they stay in environment variables and reach the broker only at ru
 so a value rejected for a key-like setting (``*_secret``, ``*key*``, ``*password*``,
 ``*token*``) or an unknown key is never repeated in a message: it may be a pasted key.
 An ``ALCHEMISER_*`` variable that is no setting (a typo such as ``ALCHEMISER_MODEE``) is
-reported once per process on stderr with the closest known name.
+reported once per process on stderr with the closest known name; one inside a group
+(``ALCHEMISER_EXECUTION__WALKSTEPS``) is not ignored: the load refuses it, naming the closest
+setting of the group. Secret references follow the rules of ``secrets.py``.
 """
 
 import datetime as dt
@@ -194,8 +196,9 @@ def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]
     found = []
     for name in sorted(environ):
         upper = name.upper()
-        if upper.startswith(ENV_PREFIX) and upper not in known and not _refused_by_load(upper[len(ENV_PREFIX) :]):
-            close = difflib.get_close_matches(upper[len(ENV_PREFIX) :], suffixes, n=1, cutoff=0.6)
+        suffix = upper[len(ENV_PREFIX) :]
+        if upper.startswith(ENV_PREFIX) and upper not in known and not _refused_by_load(suffix):
+            close = difflib.get_close_matches(suffix, suffixes, n=1, cutoff=0.6)
             found.append((name, ENV_PREFIX + close[0] if close else None))
     return found
 

@@ -188,9 +188,11 @@ def test_a_typo_inside_a_group_is_one_error_naming_the_closest_setting(
 ) -> None:
     """Not announced as ignored and then refused: the load refuses it, once, with the fix."""
     monkeypatch.setenv("ALCHEMISER_EXECUTION__WALKSTEPS", "[0.5]")
-    with caplog.at_level(logging.WARNING, logger="alchemiser_dagster.settings"):
-        with pytest.raises(ConfigError) as raised:
-            load_settings()
+    with (
+        caplog.at_level(logging.WARNING, logger="alchemiser_dagster.settings"),
+        pytest.raises(ConfigError) as raised,
+    ):
+        load_settings()
     assert str(raised.value) == (
         "invalid settings (environment): execution.walksteps (ALCHEMISER_EXECUTION__WALKSTEPS): "
         "not a setting; did you mean ALCHEMISER_EXECUTION__WALK_STEPS?"

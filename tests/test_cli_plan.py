@@ -1,7 +1,8 @@
 """`alchemiser plan` end to end: a real process, its stdout, stderr and exit code.
 
 A valid snapshot gives exactly the plan of the domain function `plan_rebalance`; every bad
-input exits 2 with one line on stderr naming the field and nothing on stdout.
+input exits 2 with one line on stderr naming the field and nothing on stdout. A snapshot whose
+equity is not cash + the positions' market value is refused by the daily graph's own rule.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from hypothesis import given, settings
 
 from alchemiser_dagster.cli.plan import plan as plan_command
 from alchemiser_dagster.domain.portfolio.models import PlanningSettings, RebalancePlan
-from alchemiser_dagster.domain.portfolio.planner import AssetInput, PlannerInput, QuoteInput, plan_rebalance
+from alchemiser_dagster.domain.portfolio.planner import (
+    AssetInput,
+    PlannerInput,
+    QuoteInput,
+    plan_rebalance,
+    price_of,
+)
+from alchemiser_dagster.domain.portfolio.snapshot import equity_mismatch
 from tests.conftest import ROOT
 from tests.domain.portfolio.test_planner_properties import Case, cases
 
@@ -32,7 +40,8 @@ PROGRAM = "from alchemiser_dagster.cli.plan import main; main()"
 
 SNAPSHOT: dict[str, Any] = {
     "equity": "50000.00",
-    "cash": "12000.00",
+    # equity = cash + positions at the planner's prices: 25422.18 + 11000 + 13545 + 32.825
+    "cash": "25422.18",
     "buying_power": "24000.00",
     "positions": {"SPY": "20", "TLT": "150.5", "OLD": "3.25"},
     "quotes": {
@@ -265,7 +274,7 @@ BAD_SNAPSHOTS: list[tuple[str, Any, str]] = [
     ("asset_flag_not_bool", edit("assets.SPY.tradable", "yes"), "assets.SPY.tradable: must be true or false"),
     ("quote_not_object", edit("quotes.SPY", "550"), "quotes.SPY: must be a JSON object"),
     ("snapshot_not_object", ["equity", "1"], "snapshot: must be a JSON object"),
-    ("out_of_decimal_range", edit("equity", "1e40"), "snapshot: numbers out of range"),
+    ("out_of_decimal_range", {**edit("equity", "1e40"), "cash": "1e40"}, "snapshot: numbers out of range"),
 ]
 
 
@@ -280,6 +289,50 @@ def test_bad_snapshot_exits_2_naming_the_field(tmp_path: Path, snapshot: Any, me
         write(tmp_path / "targets.json", TARGETS),
     )
     assert_bad_input(result, message)
+
+
+@pytest.mark.parametrize(
+    ("changes", "numbers"),
+    [
+        # The audit's account: a million of equity over $100 of cash and nothing held.
+        (
+            {"equity": "1000000.00", "cash": "100.00", "positions": {}},
+            "equity 1000000.00 is not cash 100.00 + positions' market value 0 = 100.00 (off by 999900.00",
+        ),
+        # Less cash than the equity says: $251 off, over the $250 tolerance.
+        (
+            {"cash": "25171.18"},
+            "equity 50000.00 is not cash 25171.18 + positions' market value 24577.8250 = 49749.0050"
+            " (off by 250.9950, tolerance 250.00000",
+        ),
+        # A stale equity read: $252 above what the account holds.
+        (
+            {"equity": "50252.30"},
+            "equity 50252.30 is not cash 25422.18 + positions' market value 24577.8250 = 50000.0050"
+            " (off by 252.2950, tolerance 251.26150",
+        ),
+    ],
+    ids=["no_positions_behind_the_equity", "equity_above_holdings", "stale_equity"],
+)
+def test_equity_that_is_not_cash_plus_positions_exits_2(
+    tmp_path: Path, changes: dict[str, Any], numbers: str
+) -> None:
+    snapshot_file = write(tmp_path / "snapshot.json", {**SNAPSHOT, **changes})
+    result = run("--snapshot", snapshot_file, "--targets", write(tmp_path / "targets.json", TARGETS))
+    assert_bad_input(result, f"snapshot: {snapshot_file}: {numbers}")
+    assert "the snapshot is inconsistent" in result.stderr
+
+
+def test_equity_within_the_tolerance_is_planned(tmp_path: Path) -> None:
+    # 0.5 % of equity apart (two reads a moment apart): planned as usual.
+    result = run(
+        "--snapshot",
+        write(tmp_path / "snapshot.json", {**SNAPSHOT, "equity": "50250.00"}),
+        "--targets",
+        write(tmp_path / "targets.json", TARGETS),
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["items"]
 
 
 BAD_TARGETS: list[tuple[str, Any, str]] = [
@@ -456,7 +509,11 @@ def case_documents(case: Case) -> tuple[dict[str, Any], dict[str, str], dict[str
 @settings(max_examples=100, deadline=None)
 @given(cases())
 def test_random_accounts_give_the_domain_plan_through_the_cli(case: Case) -> None:
+    """The domain's plan when equity is cash + positions (the rule's own verdict), else exit 2."""
     snapshot, targets, planning = case_documents(case)
+    inputs = case.inputs
+    held = sum((q * price_of(s, inputs.quotes[s]) for s, q in inputs.positions.items() if q > 0), D(0))
+    mismatch = equity_mismatch(inputs.equity, inputs.cash, held)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         result = CliRunner().invoke(
@@ -470,6 +527,11 @@ def test_random_accounts_give_the_domain_plan_through_the_cli(case: Case) -> Non
                 str(write(folder / "p.json", planning)),
             ],
         )
+    if mismatch is not None:
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert mismatch in result.stderr
+        return
     assert result.exit_code == 0, result.stderr
     expected = plan_rebalance(
         case.inputs, case.targets, case.settings, session=dt.date.today(), account_number="cli"

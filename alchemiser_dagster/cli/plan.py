@@ -7,8 +7,10 @@ as JSON (the default) or as a table for people.
 
 Every input is checked here first so that a bad one is reported by the field that holds it
 (``positions.SPY: not a decimal: 'abc'``) as one line on stderr, with exit code 2 and nothing
-on stdout. Numbers are read as Decimal straight from the JSON text (strings or JSON numbers,
-never through float); NaN and infinities are refused.
+on stdout. Like the daily graph, a snapshot whose equity is not cash + the positions' market
+value (within the larger of $1 and 0.5 % of equity) is refused. Numbers are read as Decimal
+straight from the JSON text (strings or JSON numbers, never through float); NaN and infinities
+are refused.
 
 The command exits through ``ctx.exit(2)``, so it keeps its exit codes whether it runs through
 :func:`main` or is registered in the ``alchemiser`` group.
@@ -39,6 +41,7 @@ from alchemiser_dagster.domain.portfolio.planner import (
     plan_rebalance,
     price_of,
 )
+from alchemiser_dagster.domain.portfolio.snapshot import equity_mismatch
 
 EXIT_BAD_INPUT = 2
 CLI_ACCOUNT = "cli"
@@ -271,6 +274,24 @@ def check_prices(inputs: PlannerInput, targets: Mapping[str, Decimal]) -> None:
             raise BadInput(f"assets.{symbol}: missing asset entry")
 
 
+def check_equity(inputs: PlannerInput, snapshot_path: Path) -> None:
+    """Equity must be cash + the held positions valued at the planner's prices.
+
+    The daily graph's rule (`equity_mismatch`): an equity far from what the account holds
+    would size every order on a wrong base, so nothing is planned.
+    """
+    held = sum(
+        (qty * price_of(s, inputs.quotes.get(s)) for s, qty in inputs.positions.items() if qty > 0),
+        Decimal(0),
+    )
+    mismatch = equity_mismatch(inputs.equity, inputs.cash, held)
+    if mismatch is not None:
+        raise BadInput(
+            f"snapshot: {snapshot_path}: {mismatch}; positions are valued at the quote mid, else the"
+            " last trade; the snapshot is inconsistent"
+        )
+
+
 # --- output ---------------------------------------------------------------------------------
 
 
@@ -337,6 +358,7 @@ def build_plan(snapshot_path: Path, targets_path: Path, settings_path: Path | No
     )
     check_prices(inputs, targets)
     try:
+        check_equity(inputs, snapshot_path)
         return plan_rebalance(inputs, targets, settings, session=dt.date.today(), account_number=CLI_ACCOUNT)
     except MissingPrice as error:  # pragma: no cover - check_prices found these first
         raise BadInput(f"quotes.{error.symbol}: {error}") from None

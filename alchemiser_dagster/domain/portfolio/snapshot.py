@@ -60,23 +60,26 @@ def snapshot_problems(snapshot: AccountSnapshot) -> list[str]:
     shorts = [p.symbol for p in snapshot.positions if p.side == "short" or p.qty < 0]
     if shorts:
         problems.append(f"unexpected short positions: {', '.join(shorts)}")
-    if account.equity > 0 and (mismatch := equity_mismatch(snapshot)) is not None:
-        problems.append(mismatch)
+    held = sum((p.market_value for p in snapshot.positions), Decimal(0))
+    if account.equity > 0 and (mismatch := equity_mismatch(account.equity, account.cash, held)) is not None:
+        problems.append(f"{mismatch}; the account read is inconsistent")
     return problems
 
 
-def equity_mismatch(snapshot: AccountSnapshot) -> str | None:
-    """Why equity is not cash + positions' market value (None when it is, within tolerance)."""
-    account = snapshot.account
-    held = sum((p.market_value for p in snapshot.positions), Decimal(0))
-    expected = account.cash + held
-    tolerance = max(EQUITY_TOLERANCE_USD, account.equity * EQUITY_TOLERANCE_PCT)
-    if abs(account.equity - expected) <= tolerance:
+def equity_mismatch(equity: Decimal, cash: Decimal, positions_value: Decimal) -> str | None:
+    """Why `equity` is not `cash` + `positions_value` (None when it is, within tolerance).
+
+    The one copy of the rule: the daily graph's account check and `alchemiser plan`'s
+    snapshot check both ask it.
+    """
+    expected = cash + positions_value
+    tolerance = max(EQUITY_TOLERANCE_USD, equity * EQUITY_TOLERANCE_PCT)
+    if abs(equity - expected) <= tolerance:
         return None
     return (
-        f"equity {account.equity} is not cash {account.cash} + positions' market value {held} = {expected}"
-        f" (off by {abs(account.equity - expected)}, tolerance {tolerance}: the larger of"
-        f" ${EQUITY_TOLERANCE_USD} and {EQUITY_TOLERANCE_PCT:%} of equity); the account read is inconsistent"
+        f"equity {equity} is not cash {cash} + positions' market value {positions_value} = {expected}"
+        f" (off by {abs(equity - expected)}, tolerance {tolerance}: the larger of"
+        f" ${EQUITY_TOLERANCE_USD} and {EQUITY_TOLERANCE_PCT:%} of equity)"
     )
 
 

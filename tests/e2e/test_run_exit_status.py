@@ -45,6 +45,23 @@ def test_an_execution_where_nothing_filled_exits_1_saying_why_in_one_line(tmp_pa
     assert "Traceback" not in done.stderr
 
 
+def test_an_execution_where_one_item_never_filled_exits_1_saying_partial_in_one_line(tmp_path: Path) -> None:
+    with SimulatorServer(tmp_path / "sim", now=session_time(D)) as server:  # TLT's orders stay open
+        server.set_fill_rule("TLT", "never")
+    done = run(tmp_path, ALCHEMISER_EXECUTION__MAX_POLLS="10")  # give up on TLT after 10 polls
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Session 2024-06-28: PARTIAL" in done.stdout  # the summary is still printed
+    assert done.stderr.strip().splitlines()[-1] == f"execution PARTIAL for {D}: 5 of 6 items filled completely"
+    assert "Traceback" not in done.stderr and "Stack Trace" not in done.stderr
+    with SimulatorServer(tmp_path / "sim") as server:  # the other five items filled at the broker
+        broker = AlpacaBroker(server.api_key, server.secret_key, base_url=server.base_url)
+        orders = broker.get_orders(status="all")
+        held = {p.symbol for p in broker.get_positions()}
+    assert {o.symbol for o in orders} == {"TLT", "SQQQ", "CONL", "EXC", "OKLO", "BWXT"}
+    assert all(o.filled_qty == 0 and o.status == "canceled" for o in orders if o.symbol == "TLT")
+    assert held == {"SQQQ", "CONL", "EXC", "OKLO", "BWXT"}
+
+
 def test_a_failed_run_prints_its_reason_in_one_line_without_a_traceback(tmp_path: Path) -> None:
     done = run(tmp_path, ALCHEMISER_RISK__MAX_ORDER_USD="1")  # a blocking pre-trade check fails
     assert done.returncode == 1

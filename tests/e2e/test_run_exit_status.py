@@ -51,7 +51,9 @@ def test_an_execution_where_one_item_never_filled_exits_1_saying_partial_in_one_
     done = run(tmp_path, ALCHEMISER_EXECUTION__MAX_POLLS="10")  # give up on TLT after 10 polls
     assert done.returncode == 1, done.stderr[-2000:]
     assert "Session 2024-06-28: PARTIAL" in done.stdout  # the summary is still printed
-    assert done.stderr.strip().splitlines()[-1] == f"execution PARTIAL for {D}: 5 of 6 items filled completely"
+    assert (
+        done.stderr.strip().splitlines()[-1] == f"execution PARTIAL for {D}: 5 of 6 items filled completely"
+    )
     assert "Traceback" not in done.stderr and "Stack Trace" not in done.stderr
     with SimulatorServer(tmp_path / "sim") as server:  # the other five items filled at the broker
         broker = AlpacaBroker(server.api_key, server.secret_key, base_url=server.base_url)

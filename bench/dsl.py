@@ -269,7 +269,7 @@ def plan_inputs() -> tuple[Path, Path]:
     quotes = {"SPY": {"bid": "549.98", "ask": "550.02"}, "TLT": {"bid": "89.99", "ask": "90.01"}}
     document = {
         "equity": "50000.00",
-        "cash": "12000.00",
+        "cash": "25455.00",  # equity = cash + 20 x 550 + 150.5 x 90, as `plan` requires
         "buying_power": "24000.00",
         "positions": {"SPY": "20", "TLT": "150.5"},
         "quotes": quotes,

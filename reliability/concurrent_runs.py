@@ -89,14 +89,16 @@ def _prepare_instance(home: Path) -> None:
         pass
 
 
-def _base_env(workdir: Path) -> dict[str, str]:
-    _prepare_instance(workdir / "home")
+def _base_env(workdir: Path, dagster_home: Path | None) -> dict[str, str]:
+    if dagster_home is None:
+        dagster_home = workdir / "home"
+        _prepare_instance(dagster_home)
     return {
         **os.environ,
         "ALCHEMISER_STORAGE": str(workdir / "storage"),
         "ALCHEMISER_CONFIG": str(ROOT / "strategies" / "allocations.prod.json"),
         # One instance for every run, as a CLI run beside a scheduled one would share it.
-        "DAGSTER_HOME": str(workdir / "home"),
+        "DAGSTER_HOME": str(dagster_home),
         "PYTHONPATH": str(ROOT),
         # Two or three runs (and their stand-ins) start at once: on a loaded 2-core machine a
         # bar-history answer can outlast the default 10 s, and a timeout is not what is tested.
@@ -104,18 +106,18 @@ def _base_env(workdir: Path) -> dict[str, str]:
     }
 
 
-def _embedded_env(workdir: Path) -> dict[str, str]:
+def _embedded_env(workdir: Path, dagster_home: Path | None) -> dict[str, str]:
     with SimulatorServer(workdir / "sim", now=session_time(SESSION)):
         pass  # the fresh account exists before the runs race to open it
     return {
-        **_base_env(workdir),
+        **_base_env(workdir, dagster_home),
         "ALCHEMISER_MODE": "embedded",
         "ALCHEMISER_SIM_STATE": str(workdir / "sim"),
         "ALCHEMISER_SIM_DATE": SESSION.isoformat(),
     }
 
 
-def _serve(workdir: Path) -> tuple[subprocess.Popen[str], str]:
+def _serve(workdir: Path, dagster_home: Path | None) -> tuple[subprocess.Popen[str], str]:
     """`alchemiser sim serve` on a free port with a wall clock; returns it and its URL."""
     command = [
         sys.executable, "-m", "alchemiser_dagster.cli", "sim", "serve", "--port", "0",
@@ -124,7 +126,7 @@ def _serve(workdir: Path) -> tuple[subprocess.Popen[str], str]:
     server = subprocess.Popen(
         command,
         cwd=ROOT,
-        env=_base_env(workdir),
+        env=_base_env(workdir, dagster_home),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -147,9 +149,9 @@ def _stop(server: subprocess.Popen[str]) -> None:
         server.wait()
 
 
-def _paper_env(workdir: Path, url: str) -> dict[str, str]:
+def _paper_env(workdir: Path, url: str, dagster_home: Path | None) -> dict[str, str]:
     return {
-        **_base_env(workdir),
+        **_base_env(workdir, dagster_home),
         "ALCHEMISER_MODE": "paper",
         "ALCHEMISER_BROKER_URL": url,
         "ALPACA_API_KEY": "sim-key",
@@ -182,14 +184,20 @@ def _start_runs(case: Case, env: dict[str, str]) -> list[subprocess.CompletedPro
     return finished
 
 
-def run_case(workdir: Path, case: Case) -> ConcurrentResult:
+def run_case(workdir: Path, case: Case, dagster_home: Path | None = None) -> ConcurrentResult:
+    """Run `case` in `workdir` (storage, stand-in state) and check what it left.
+
+    The runs share one Dagster instance: a fresh sqlite one under `workdir`, or the existing
+    `dagster_home` (created beforehand, e.g. a PostgreSQL-backed instance; the variables its
+    dagster.yaml reads must be in this process's environment).
+    """
     started = time.perf_counter()
     if case.broker == "embedded":
-        env = _embedded_env(workdir)
+        env = _embedded_env(workdir, dagster_home)
         done = _start_runs(case, env)
     else:
-        server, url = _serve(workdir)
-        env = _paper_env(workdir, url)
+        server, url = _serve(workdir, dagster_home)
+        env = _paper_env(workdir, url, dagster_home)
         try:
             done = _start_runs(case, env)
         finally:

@@ -89,13 +89,13 @@ def _prepare_instance(home: Path) -> None:
         pass
 
 
-def _base_env(workdir: Path, dagster_home: Path | None) -> dict[str, str]:
+def _base_env(workdir: Path, dagster_home: Path | None, storage: str) -> dict[str, str]:
     if dagster_home is None:
         dagster_home = workdir / "home"
         _prepare_instance(dagster_home)
     return {
         **os.environ,
-        "ALCHEMISER_STORAGE": str(workdir / "storage"),
+        "ALCHEMISER_STORAGE": storage,
         "ALCHEMISER_CONFIG": str(ROOT / "strategies" / "allocations.prod.json"),
         # One instance for every run, as a CLI run beside a scheduled one would share it.
         "DAGSTER_HOME": str(dagster_home),
@@ -106,18 +106,18 @@ def _base_env(workdir: Path, dagster_home: Path | None) -> dict[str, str]:
     }
 
 
-def _embedded_env(workdir: Path, dagster_home: Path | None) -> dict[str, str]:
+def _embedded_env(workdir: Path, dagster_home: Path | None, storage: str) -> dict[str, str]:
     with SimulatorServer(workdir / "sim", now=session_time(SESSION)):
         pass  # the fresh account exists before the runs race to open it
     return {
-        **_base_env(workdir, dagster_home),
+        **_base_env(workdir, dagster_home, storage),
         "ALCHEMISER_MODE": "embedded",
         "ALCHEMISER_SIM_STATE": str(workdir / "sim"),
         "ALCHEMISER_SIM_DATE": SESSION.isoformat(),
     }
 
 
-def _serve(workdir: Path, dagster_home: Path | None) -> tuple[subprocess.Popen[str], str]:
+def _serve(workdir: Path, dagster_home: Path | None, storage: str) -> tuple[subprocess.Popen[str], str]:
     """`alchemiser sim serve` on a free port with a wall clock; returns it and its URL."""
     command = [
         sys.executable, "-m", "alchemiser_dagster.cli", "sim", "serve", "--port", "0",
@@ -126,7 +126,7 @@ def _serve(workdir: Path, dagster_home: Path | None) -> tuple[subprocess.Popen[s
     server = subprocess.Popen(
         command,
         cwd=ROOT,
-        env=_base_env(workdir, dagster_home),
+        env=_base_env(workdir, dagster_home, storage),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -149,9 +149,9 @@ def _stop(server: subprocess.Popen[str]) -> None:
         server.wait()
 
 
-def _paper_env(workdir: Path, url: str, dagster_home: Path | None) -> dict[str, str]:
+def _paper_env(workdir: Path, url: str, dagster_home: Path | None, storage: str) -> dict[str, str]:
     return {
-        **_base_env(workdir, dagster_home),
+        **_base_env(workdir, dagster_home, storage),
         "ALCHEMISER_MODE": "paper",
         "ALCHEMISER_BROKER_URL": url,
         "ALPACA_API_KEY": "sim-key",
@@ -184,20 +184,25 @@ def _start_runs(case: Case, env: dict[str, str]) -> list[subprocess.CompletedPro
     return finished
 
 
-def run_case(workdir: Path, case: Case, dagster_home: Path | None = None) -> ConcurrentResult:
-    """Run `case` in `workdir` (storage, stand-in state) and check what it left.
+def run_case(
+    workdir: Path, case: Case, dagster_home: Path | None = None, storage: str | None = None
+) -> ConcurrentResult:
+    """Run `case` in `workdir` (stand-in state, storage) and check what it left.
 
     The runs share one Dagster instance: a fresh sqlite one under `workdir`, or the existing
     `dagster_home` (created beforehand, e.g. a PostgreSQL-backed instance; the variables its
-    dagster.yaml reads must be in this process's environment).
+    dagster.yaml reads must be in this process's environment). They store into
+    `workdir/storage`, or into `storage` (an s3:// URL: the AWS variables that reach it must
+    be in this process's environment too).
     """
     started = time.perf_counter()
+    storage = storage or str(workdir / "storage")
     if case.broker == "embedded":
-        env = _embedded_env(workdir, dagster_home)
+        env = _embedded_env(workdir, dagster_home, storage)
         done = _start_runs(case, env)
     else:
-        server, url = _serve(workdir, dagster_home)
-        env = _paper_env(workdir, url, dagster_home)
+        server, url = _serve(workdir, dagster_home, storage)
+        env = _paper_env(workdir, url, dagster_home, storage)
         try:
             done = _start_runs(case, env)
         finally:
@@ -214,9 +219,9 @@ def run_case(workdir: Path, case: Case, dagster_home: Path | None = None) -> Con
             outcome.problems.append(f"run {number} ended {result.get('status')}: {result.get('reason')}")
     if placing != 1:
         outcome.problems.append(f"{placing} runs placed orders; exactly one execution may")
-    outcome.problems += _unknown_to_the_stored_result(workdir)
+    outcome.problems += _unknown_to_the_stored_result(workdir, storage)
     outcome.problems += _ledger_differs_from_the_broker(workdir, env)
-    outcome.verdict = check(workdir, SESSION.isoformat())
+    outcome.verdict = check(workdir, SESSION.isoformat(), storage)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -231,11 +236,9 @@ def _execution_of(run: subprocess.CompletedProcess[str]) -> dict[str, Any] | Non
     return payload if isinstance(payload, dict) else None
 
 
-def _unknown_to_the_stored_result(workdir: Path) -> list[str]:
+def _unknown_to_the_stored_result(workdir: Path, storage: str) -> list[str]:
     """Orders of ours the broker holds for the session that the stored execution_result omits."""
-    stored = ModelIOManager(base=str(workdir / "storage")).stored_model(
-        ["execution_result"], SESSION.isoformat()
-    )
+    stored = ModelIOManager(base=storage).stored_model(["execution_result"], SESSION.isoformat())
     if not isinstance(stored, ExecutionResult):
         return ["no execution_result stored for the session"]
     known = {o.client_order_id for o in stored.orders}

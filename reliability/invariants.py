@@ -14,6 +14,7 @@ from pathlib import Path
 
 from alchemiser_dagster.broker.alpaca import AlpacaBroker
 from alchemiser_dagster.broker.simulator.server import SimulatorServer
+from alchemiser_dagster.control.documents import control_path
 from alchemiser_dagster.domain.execution.ledger import ledger_mismatches
 from alchemiser_dagster.domain.portfolio.models import RebalancePlan
 from alchemiser_dagster.pipeline.io_manager import ModelIOManager
@@ -32,10 +33,14 @@ class Verdict:
         return not (self.duplicates or self.lost_fills or self.off_target)
 
 
-def check(workdir: Path, session: str) -> Verdict:
-    """Inspect the stand-in state, the journal and the stored ledger of a finished session."""
+def check(workdir: Path, session: str, storage: str | None = None) -> Verdict:
+    """Inspect the stand-in state, the journal and the stored ledger of a finished session.
+
+    `storage` is the runs' storage base (a folder or an s3:// URL); `workdir/storage` unless given.
+    """
     verdict = Verdict()
-    journals = sorted((workdir / "control" / "executions").glob(f"{session}-*.json"))
+    base = storage or str(workdir / "storage")
+    journals = sorted(control_path(base, "executions").glob(f"{session}-*.json"), key=str)
     if not journals:
         verdict.lost_fills.append("no execution journal: the session never reached execution")
         return verdict
@@ -55,7 +60,7 @@ def check(workdir: Path, session: str) -> Verdict:
         if qty > planned.get(key, Decimal(0)):
             verdict.duplicates.append(f"{key[1]} {key[0]}: traded {qty}, planned {planned.get(key, 0)}")
     # The newest stored ledger (storage is append-only: every run's value is kept).
-    ledger = ModelIOManager(base=str(workdir / "storage")).stored_frame(["fill_ledger"], session)
+    ledger = ModelIOManager(base=base).stored_frame(["fill_ledger"], session)
     if ledger is None:
         verdict.lost_fills.append("no fill ledger stored for the session")
     else:

@@ -45,11 +45,15 @@ class Case:
     runs: int
     stagger_seconds: float
     broker: BrokerKind
+    # Paper mode's wait between re-quotes: a longer walk keeps an execution going longer,
+    # so runs that reach it a few seconds apart still overlap there.
+    step_seconds: float = 1.0
 
     @property
     def name(self) -> str:
         start = "together" if self.stagger_seconds == 0 else f"{self.stagger_seconds:g} s apart"
-        return f"{self.runs} runs {start}, {self.broker}"
+        steps = "" if self.step_seconds == 1.0 else f", {self.step_seconds:g} s steps"
+        return f"{self.runs} runs {start}, {self.broker}{steps}"
 
 
 CASES = (
@@ -149,7 +153,9 @@ def _stop(server: subprocess.Popen[str]) -> None:
         server.wait()
 
 
-def _paper_env(workdir: Path, url: str, dagster_home: Path | None, storage: str) -> dict[str, str]:
+def _paper_env(
+    workdir: Path, url: str, dagster_home: Path | None, storage: str, step_seconds: float
+) -> dict[str, str]:
     return {
         **_base_env(workdir, dagster_home, storage),
         "ALCHEMISER_MODE": "paper",
@@ -157,7 +163,7 @@ def _paper_env(workdir: Path, url: str, dagster_home: Path | None, storage: str)
         "ALPACA_API_KEY": "sim-key",
         "ALPACA_SECRET_KEY": "sim-secret",
         # Real waits in paper mode: short steps keep a case within a minute.
-        "ALCHEMISER_EXECUTION__STEP_SECONDS": "1",
+        "ALCHEMISER_EXECUTION__STEP_SECONDS": f"{step_seconds:g}",
         "ALCHEMISER_EXECUTION__POLL_SECONDS": "0.5",
     }
 
@@ -202,7 +208,7 @@ def run_case(
         done = _start_runs(case, env)
     else:
         server, url = _serve(workdir, dagster_home, storage)
-        env = _paper_env(workdir, url, dagster_home, storage)
+        env = _paper_env(workdir, url, dagster_home, storage, case.step_seconds)
         try:
             done = _start_runs(case, env)
         finally:

@@ -28,7 +28,19 @@ from tests.prod.test_postgres_instance import assert_run_in_postgres, count
 if TYPE_CHECKING:
     from tests.prod.conftest import PostgresServer, S3Server
 
-TWO_TOGETHER = Case(2, 0.0, "embedded")
+# Paper mode (`alchemiser sim serve`, a wall clock): the execution walks real seconds, so two
+# runs started together are inside it at the same time; only the lock keeps one out.
+TWO_TOGETHER = Case(2, 0.0, "paper", step_seconds=3.0)
+WAITS = "waits up to"  # what a run waiting for the execution lock logs (pipeline/assets/execution.py)
+
+
+def execution_step(instance: dg.DagsterInstance, run_id: str) -> tuple[float, float]:
+    """When the run's execution_result step started and succeeded (epoch seconds)."""
+    events = instance.all_logs(
+        run_id, of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+    )
+    times = {e.dagster_event_type: e.timestamp for e in events if e.step_key == "execution_result"}
+    return times[dg.DagsterEventType.STEP_START], times[dg.DagsterEventType.STEP_SUCCESS]
 
 
 @pytest.mark.parametrize("storage_kind", ["local", "s3"])
@@ -77,12 +89,21 @@ def test_two_runs_of_one_session_on_the_postgres_instance_execute_once(
         runs = instance.get_runs(
             dg.RunsFilter(job_name=DAILY_JOB_NAME, tags={"dagster/partition": SESSION.isoformat()})
         )
-    assert len(runs) == 2, [r.run_id for r in runs]
-    assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [r.status for r in runs]
-    outcomes = sorted((r.tags.get(OUTCOME_TAG), r.tags.get(ORDERS_TAG)) for r in runs)
-    (adopted, adopted_orders), (traded, traded_orders) = outcomes
-    assert (adopted, adopted_orders) == ("ADOPTED", "0"), outcomes
-    assert traded == "TRADED" and traded_orders is not None and int(traded_orders) > 0, outcomes
+        assert len(runs) == 2, [r.run_id for r in runs]
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [r.status for r in runs]
+        adopter, trader = sorted(runs, key=lambda r: r.tags.get(OUTCOME_TAG, ""))
+        outcomes = [(r.tags.get(OUTCOME_TAG), r.tags.get(ORDERS_TAG)) for r in (adopter, trader)]
+        assert outcomes[0] == ("ADOPTED", "0"), outcomes
+        assert outcomes[1][0] == "TRADED" and int(outcomes[1][1] or 0) > 0, outcomes
+        trader_step = execution_step(instance, trader.run_id)
+        adopter_step = execution_step(instance, adopter.run_id)
+        waits = [e.user_message for e in instance.all_logs(adopter.run_id) if WAITS in e.user_message]
+    # The trader holds the lock from early in its execution step until its run ends: an
+    # adopter that entered its own execution step before that step ended met the lock
+    # and said so, naming the holder. (Started together, the two steps overlap: in the
+    # runs seen so far they began well under a second apart and lasted about 10 s.)
+    if adopter_step[0] < trader_step[1]:
+        assert any(trader.run_id in message for message in waits), (trader_step, adopter_step, waits)
     # Read with a plain connection: the rows are in PostgreSQL, not in some local file.
     assert count(postgres_server, postgres_db, "SELECT count(*) FROM runs") == 2
     for run in runs:

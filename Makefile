@@ -34,7 +34,7 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check alchemiser_dagster bench reliability
+	$(BIN)/ruff format --check .
 
 typecheck: install
 	$(BIN)/mypy alchemiser_dagster bench reliability

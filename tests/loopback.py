@@ -71,7 +71,11 @@ def smtp_server(
     sink = SmtpSink("127.0.0.1", port)
 
     def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and data.login == b"ops" and data.password == (password or "").encode()
+        ok = (
+            isinstance(data, LoginPassword)
+            and data.login == b"ops"
+            and data.password == (password or "").encode()
+        )
         if ok:
             sink.logins.append(data.login.decode())
         return AuthResult(success=ok, handled=False)

@@ -55,7 +55,9 @@ def test_file_then_env_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ("ALCHEMISER_EXECUTION__MAX_POLLS", "0", "execution.max_polls"),
     ],
 )
-def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str) -> None:
+def test_bad_values_name_the_setting(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match="invalid settings") as info:
         load_settings()

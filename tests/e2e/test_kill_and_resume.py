@@ -52,7 +52,9 @@ def test_killed_mid_walk_then_rerun_adopts_and_finishes_without_duplicates(tmp_p
         before = conn.execute("SELECT client_order_id, status FROM orders").fetchall()
     assert before and all(coid.endswith("1") for coid, _ in before), before  # killed during step 1
 
-    rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    rerun = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert '"status": "SUCCESS"' in rerun.stdout
     assert "finishing plan" in rerun.stdout  # the journaled plan, not a fresh one
@@ -81,6 +83,8 @@ def test_killed_mid_walk_then_rerun_adopts_and_finishes_without_duplicates(tmp_p
 
     from alchemiser_dagster.domain.execution.ledger import ledger_mismatches
 
-    ledger = pd.read_parquet(latest_stored(tmp_path / "storage", "fill_ledger", partition=str(D), suffix=".parquet"))
+    ledger = pd.read_parquet(
+        latest_stored(tmp_path / "storage", "fill_ledger", partition=str(D), suffix=".parquet")
+    )
     assert len(ledger) == len(plan.items)
     assert ledger_mismatches(ledger, orders) == []

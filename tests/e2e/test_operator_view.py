@@ -74,7 +74,9 @@ def test_report_equals_ledger_and_snapshot_and_is_published_everywhere(tmp_path:
 
     # The numbers are the ledger's, the snapshot's and the reconciliation's, exactly.
     assert execution.status == "SUCCESS" and len(ledger) > 0
-    assert [(f.client_order_id, str(f.filled_qty), str(f.filled_avg_price), f.notional) for f in report.fills] == [
+    assert [
+        (f.client_order_id, str(f.filled_qty), str(f.filled_avg_price), f.notional) for f in report.fills
+    ] == [
         (r["client_order_id"], r["filled_qty"], r["filled_avg_price"], Decimal(r["notional"]))
         for r in ledger.to_dict("records")
     ]
@@ -115,10 +117,16 @@ def test_report_equals_ledger_and_snapshot_and_is_published_everywhere(tmp_path:
     assert report.headline in message["Subject"]
     assert report.delivery.status == "sent" and report.delivery.detail == "sent to ops@example.com"
     html = message.get_body(preferencelist=("html",))
-    assert html is not None and 'src="cid:weights"' in html.get_content() and 'src="cid:equity"' in html.get_content()
+    assert (
+        html is not None
+        and 'src="cid:weights"' in html.get_content()
+        and 'src="cid:equity"' in html.get_content()
+    )
     related = message.get_body(preferencelist=("related",))
     assert related is not None
-    images = {p["Content-ID"]: p.get_content() for p in related.iter_parts() if p.get_content_maintype() == "image"}
+    images = {
+        p["Content-ID"]: p.get_content() for p in related.iter_parts() if p.get_content_maintype() == "image"
+    }
     assert set(images) == {"<weights>", "<equity>"} and all(i.startswith(PNG_MAGIC) for i in images.values())
     assert images["<weights>"] == (folder / f"{today}-weights.png").read_bytes()
 
@@ -131,8 +139,14 @@ def test_report_equals_ledger_and_snapshot_and_is_published_everywhere(tmp_path:
     timed = {line["step"]: line["duration_ms"] for line in lines if line["event"] == "STEP_SUCCESS"}
     assert set(timed) == succeeded and all(ms >= 0 for ms in timed.values())
     assert any(line["event"] == "PIPELINE_SUCCESS" for line in lines)
-    placed = [line for line in lines if line["logger"] == "alchemiser.execution" and line["message"].startswith("placed")]
-    assert len(placed) == execution.orders_placed and all(line["step"] == "execution_result" for line in placed)
+    placed = [
+        line
+        for line in lines
+        if line["logger"] == "alchemiser.execution" and line["message"].startswith("placed")
+    ]
+    assert len(placed) == execution.orders_placed and all(
+        line["step"] == "execution_result" for line in placed
+    )
     assert any(line["message"].startswith("daily report: ") for line in lines)
 
 
@@ -146,14 +160,20 @@ def test_earlier_alerts_appear_in_the_report_and_a_failed_email_fails_a_check(tm
     }
     broken_email = AlertSettings(smtp_host="127.0.0.1", smtp_port=free_port(), email_to=("ops@example.com",))
     with dg.instance_for_test() as instance:
-        failing = Settings(**base, risk={"max_order_usd": "5000"}, alerts=broken_email.model_copy(update={"smtp_host": None}))  # type: ignore[arg-type]
+        failing = Settings(
+            **base, risk={"max_order_usd": "5000"}, alerts=broken_email.model_copy(update={"smtp_host": None})
+        )  # type: ignore[arg-type]
         job = build_definitions(failing).resolve_job_def(DAILY_JOB_NAME)
-        assert not job.execute_in_process(partition_key=day.isoformat(), instance=instance, raise_on_error=False).success
+        assert not job.execute_in_process(
+            partition_key=day.isoformat(), instance=instance, raise_on_error=False
+        ).success
         check_tick(failing, instance, None)  # the alert is announced (logged: no channel)
 
         rerun = Settings(**base, alerts=broken_email)  # type: ignore[arg-type]
         job = build_definitions(rerun).resolve_job_def(DAILY_JOB_NAME)
-        result = job.execute_in_process(partition_key=day.isoformat(), instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            partition_key=day.isoformat(), instance=instance, raise_on_error=False
+        )
     assert result.success  # a failed report email fails a check, not the run
     report: DailyReport = result.asset_value("daily_report")
     assert [(a.where, a.severity) for a in report.alerts] == [
@@ -164,7 +184,8 @@ def test_earlier_alerts_appear_in_the_report_and_a_failed_email_fails_a_check(tm
     [delivered] = [
         e.asset_check_evaluation_data
         for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.asset_check_evaluation_data.check_name == "report_delivered"
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.check_name == "report_delivered"
     ]
     assert delivered.passed is False and "ConnectionRefusedError" in (delivered.description or "")
     assert (tmp_path / "storage" / "daily_report" / f"{day}.html").exists()  # the report is not lost

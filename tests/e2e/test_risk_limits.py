@@ -47,7 +47,9 @@ def test_breaking_a_limit_places_nothing(tmp_path: Path, rule: str, limits: dict
     }
     assert evaluations[rule].passed is False
     assert [name for name, check in evaluations.items() if not check.passed] == [rule]
-    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events() if e.asset_key}
+    materialized = {
+        e.asset_key.to_user_string() for e in result.get_asset_materialization_events() if e.asset_key
+    }
     assert "rebalance_plan" in materialized and "execution_result" not in materialized
     with SimulatorServer(tmp_path / "sim") as server:
         broker = AlpacaBroker(server.api_key, server.secret_key, base_url=server.base_url)

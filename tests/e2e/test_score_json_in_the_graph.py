@@ -33,9 +33,14 @@ def test_a_score_json_symphony_runs_in_the_daily_graph_like_its_text(tmp_path: P
     score = to_score_json(parse_symphony(TEXT, source="twin.clj"))
     (tmp_path / "twin.json").write_text(json.dumps(score))
     config = tmp_path / "alloc.json"
-    config.write_text(json.dumps({"files": ["twin.json", "twin.clj"], "allocations": {"twin.json": 0.5, "twin.clj": 0.5}}))
+    config.write_text(
+        json.dumps({"files": ["twin.json", "twin.clj"], "allocations": {"twin.json": 0.5, "twin.clj": 0.5}})
+    )
     settings = Settings(
-        config=config, storage=str(tmp_path / "storage"), sim_state=tmp_path / "sim", sim_date=dt.date(2024, 6, 7)
+        config=config,
+        storage=str(tmp_path / "storage"),
+        sim_state=tmp_path / "sim",
+        sim_date=dt.date(2024, 6, 7),
     )
     job = build_definitions(settings).resolve_job_def(DAILY_JOB_NAME)
     with dg.instance_for_test() as instance:

@@ -49,7 +49,10 @@ def test_daily_runs_and_the_backtest_hold_the_same_sleeves(tmp_path: Path) -> No
     config = write_config(tmp_path)
     # The broker's today is after the window: each run is a past session (plan only).
     settings = Settings(
-        config=config, storage=str(tmp_path / "storage"), sim_state=tmp_path / "sim", sim_date=dt.date(2024, 6, 7)
+        config=config,
+        storage=str(tmp_path / "storage"),
+        sim_state=tmp_path / "sim",
+        sim_date=dt.date(2024, 6, 7),
     )
     job = build_definitions(settings).resolve_job_def(DAILY_JOB_NAME)
     live: dict[dt.date, SleeveBooks] = {}
@@ -66,7 +69,9 @@ def test_daily_runs_and_the_backtest_hold_the_same_sleeves(tmp_path: Path) -> No
                 assert sleeve.weights == book.weights and sleeve.trading == book.reason
             # ... in its metadata and in the daily report, one line per sleeve.
             [event] = [
-                e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("target_allocation")
+                e
+                for e in result.get_asset_materialization_events()
+                if e.asset_key == dg.AssetKey("target_allocation")
             ]
             said = event.materialization.metadata["trading"].value
             report = result.asset_value("daily_report").markdown
@@ -81,7 +86,9 @@ def test_daily_runs_and_the_backtest_hold_the_same_sleeves(tmp_path: Path) -> No
     for record in backtest.to_dict("records"):
         book = live[record["session"]].book(record["strategy"])
         held = {s: Decimal(w) for s, w in json.loads(record["held_weights"]).items()}
-        assert (held, record["rebalanced"], record["reason"]) == (book.weights, book.traded, book.reason), record
+        assert (held, record["rebalanced"], record["reason"]) == (book.weights, book.traded, book.reason), (
+            record
+        )
     assert len(backtest) == len(SESSIONS) * len(SYMPHONIES)
 
     def trading_days(name: str) -> list[dt.date]:
@@ -100,7 +107,10 @@ def test_daily_runs_and_the_backtest_hold_the_same_sleeves(tmp_path: Path) -> No
     for book in corridor[1:]:
         worst = max(abs(float(w) - 0.5) for w in book.weights.values())
         assert book.traded or worst <= 0.05, book
-    assert live[SESSIONS[0]].origin.startswith("no stored book") and live[SESSIONS[1]].origin == "carried from 2024-05-22"
+    assert (
+        live[SESSIONS[0]].origin.startswith("no stored book")
+        and live[SESSIONS[1]].origin == "carried from 2024-05-22"
+    )
 
 
 def test_live_sessions_read_the_previous_ledger_and_a_gap_carries_the_last_book(tmp_path: Path) -> None:
@@ -108,15 +118,24 @@ def test_live_sessions_read_the_previous_ledger_and_a_gap_carries_the_last_book(
     (tmp_path / "weekly.clj").write_text(SYMPHONIES["weekly.clj"])
     (tmp_path / "hold.clj").write_text(SYMPHONIES["hold.clj"])
     config = tmp_path / "alloc.json"
-    config.write_text(json.dumps({"files": ["weekly.clj", "hold.clj"], "allocations": {"weekly.clj": 0.6, "hold.clj": 0.4}}))
+    config.write_text(
+        json.dumps({"files": ["weekly.clj", "hold.clj"], "allocations": {"weekly.clj": 0.6, "hold.clj": 0.4}})
+    )
 
     def run(day: dt.date, broker_day: dt.date) -> dg.ExecuteInProcessResult:
-        settings = Settings(config=config, storage=str(tmp_path / "storage"), sim_state=tmp_path / "sim", sim_date=broker_day)
+        settings = Settings(
+            config=config, storage=str(tmp_path / "storage"), sim_state=tmp_path / "sim", sim_date=broker_day
+        )
         job = build_definitions(settings).resolve_job_def(DAILY_JOB_NAME)
         with dg.instance_for_test() as instance:
             return job.execute_in_process(partition_key=day.isoformat(), instance=instance)
 
-    thursday, friday, monday, tuesday = dt.date(2024, 6, 27), dt.date(2024, 6, 28), dt.date(2024, 7, 1), dt.date(2024, 7, 2)
+    thursday, friday, monday, tuesday = (
+        dt.date(2024, 6, 27),
+        dt.date(2024, 6, 28),
+        dt.date(2024, 7, 1),
+        dt.date(2024, 7, 2),
+    )
     first = run(thursday, thursday)
     assert first.asset_value("execution_result").status == "SUCCESS"
     second: SleeveBooks = run(friday, friday).asset_value("sleeves")
@@ -124,13 +143,23 @@ def test_live_sessions_read_the_previous_ledger_and_a_gap_carries_the_last_book(
     assert second.ledger_note == f"fill ledger of {thursday}: {len(ledger)} fills" and len(ledger) > 0
     # Every dollar bought on Thursday is attributed to one of the two sleeves.
     bought = sum(Decimal(n) for n in ledger["notional"])
-    assert abs(sum(second.previous_fills.values()) - bought) <= Decimal("0.01")  # each sleeve's rounded to the cent
+    assert abs(sum(second.previous_fills.values()) - bought) <= Decimal(
+        "0.01"
+    )  # each sleeve's rounded to the cent
     assert set(second.previous_fills) == {"weekly.clj", "hold.clj"}
-    assert [b.reason for b in second.sleeves] == ["not a rebalance day (weekly): held", "buy and hold (none): held"]
+    assert [b.reason for b in second.sleeves] == [
+        "not a rebalance day (weekly): held",
+        "buy and hold (none): held",
+    ]
 
     # Monday is never run: Tuesday carries Friday's book, and the week's first session
     # (Monday) fell in the gap, so the weekly sleeve trades on Tuesday.
     third: SleeveBooks = run(tuesday, tuesday).asset_value("sleeves")
-    assert third.carried_from == friday and third.origin.startswith(f"no stored book for {monday}: carried from {friday}")
+    assert third.carried_from == friday and third.origin.startswith(
+        f"no stored book for {monday}: carried from {friday}"
+    )
     assert third.ledger_note == f"no fill ledger stored for {monday} (plan only or not run): no fills assumed"
-    assert [(b.traded, b.reason) for b in third.sleeves] == [(True, "rebalance day (weekly)"), (False, "buy and hold (none): held")]
+    assert [(b.traded, b.reason) for b in third.sleeves] == [
+        (True, "rebalance day (weekly)"),
+        (False, "buy and hold (none): held"),
+    ]

@@ -36,7 +36,9 @@ def an_alert(check: str = "order_notional_within_limit") -> Alert:
 
 
 def email_settings(port: int, **extra: object) -> AlertSettings:
-    return AlertSettings(smtp_host="127.0.0.1", smtp_port=port, email_to=("ops@example.com", "cto@example.com"), **extra)  # type: ignore[arg-type]
+    return AlertSettings(
+        smtp_host="127.0.0.1", smtp_port=port, email_to=("ops@example.com", "cto@example.com"), **extra
+    )  # type: ignore[arg-type]
 
 
 def test_alert_email_carries_every_fact() -> None:
@@ -46,11 +48,18 @@ def test_alert_email_carries_every_fact() -> None:
         channel.send(channel.message(alert.subject, alert.text()))
     [message] = smtp.messages
     assert smtp.envelopes == [("alchemiser@localhost", ["ops@example.com", "cto@example.com"])]
-    assert message["Subject"] == "[alchemiser ERROR] 2026-12-04: rebalance_plan / check order_notional_within_limit failed"
+    assert (
+        message["Subject"]
+        == "[alchemiser ERROR] 2026-12-04: rebalance_plan / check order_notional_within_limit failed"
+    )
     body = message.get_content()
-    for fact in ("Session (partition): 2026-12-04", "Asset: rebalance_plan", "Check: order_notional_within_limit",
-                 "Reason: TLT: buy of $39,600.00 exceeds max_order_usd $5,000.00",
-                 "Open the run: http://ui.example:3000/runs/run-1"):
+    for fact in (
+        "Session (partition): 2026-12-04",
+        "Asset: rebalance_plan",
+        "Check: order_notional_within_limit",
+        "Reason: TLT: buy of $39,600.00 exceeds max_order_usd $5,000.00",
+        "Open the run: http://ui.example:3000/runs/run-1",
+    ):
         assert fact in body
 
 
@@ -58,7 +67,9 @@ def test_html_email_has_its_images_inline() -> None:
     with smtp_server() as smtp:
         channel = EmailChannel(email_settings(smtp.port), password=None)
         html = '<p>report</p><img src="cid:weights"><img src="cid:equity">'
-        channel.send(channel.html_message("Daily report", "text version", html, {"weights": PNG, "equity": PNG + b"2"}))
+        channel.send(
+            channel.html_message("Daily report", "text version", html, {"weights": PNG, "equity": PNG + b"2"})
+        )
     [message] = smtp.messages
     assert message.get_body(preferencelist=("plain",)).get_content().strip() == "text version"  # type: ignore[union-attr]
     related = message.get_body(preferencelist=("related",))
@@ -96,7 +107,9 @@ def test_implicit_tls_verifies_the_certificate(tmp_path: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-def test_wrong_password_and_no_server_are_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_password_and_no_server_are_clear_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
     with smtp_server(password="right") as smtp:
         channel = EmailChannel(email_settings(smtp.port, smtp_username="ops"), password="wrong")
@@ -143,7 +156,9 @@ def test_each_channel_gets_an_alert_once_even_after_a_partial_failure(
         assert notifier.deliver(an_alert(), log) == []  # a third tick sends nothing
         assert notifier.deliver(an_alert("other_check"), log) == ["email", "webhook"]
     assert len(smtp.messages) == 2 and len(hook.bodies) == 2
-    [record] = [r for r in AlertLog(str(tmp_path / "storage")).for_session(D) if r.alert.check != "other_check"]
+    [record] = [
+        r for r in AlertLog(str(tmp_path / "storage")).for_session(D) if r.alert.check != "other_check"
+    ]
     assert record.delivered == ("email", "webhook")
 
 
@@ -152,8 +167,13 @@ def test_a_missing_secret_names_the_setting_and_does_not_stop_email(
 ) -> None:
     monkeypatch.delenv("TEST_WEBHOOK", raising=False)
     with smtp_server() as smtp:
-        notifier = Notifier(email_settings(smtp.port, webhook_url_secret="env:TEST_WEBHOOK"), AlertLog(str(tmp_path)))
-        with pytest.raises(NotificationError, match=r"alerts.webhook_url_secret = 'env:TEST_WEBHOOK'.*TEST_WEBHOOK is not set"):
+        notifier = Notifier(
+            email_settings(smtp.port, webhook_url_secret="env:TEST_WEBHOOK"), AlertLog(str(tmp_path))
+        )
+        with pytest.raises(
+            NotificationError,
+            match=r"alerts.webhook_url_secret = 'env:TEST_WEBHOOK'.*TEST_WEBHOOK is not set",
+        ):
             notifier.deliver(an_alert(), logging.getLogger("test"))
     assert len(smtp.messages) == 1
 

@@ -45,8 +45,20 @@ def test_daily_job_covers_the_whole_graph(defs: dg.Definitions) -> None:
     job = defs.resolve_job_def("daily_rebalance_job")
     keys = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
     assert keys >= {
-        "market_bars", "sleeves", "target_allocation", "account_snapshot", "allocation_comparison", "rebalance_plan",
-        "execution_result", "reconciliation", "daily_report",
+        "market_bars",
+        "sleeves",
+        "target_allocation",
+        "account_snapshot",
+        "allocation_comparison",
+        "rebalance_plan",
+        "execution_result",
+        "reconciliation",
+        "daily_report",
     }
-    assert {k for k in keys if k.startswith("signals/")} == {"signals/s1_kmlm", "signals/s2_nuclear", "signals/s5_coin", "signals/s6_tqqq_flt"}
+    assert {k for k in keys if k.startswith("signals/")} == {
+        "signals/s1_kmlm",
+        "signals/s2_nuclear",
+        "signals/s5_coin",
+        "signals/s6_tqqq_flt",
+    }
     assert defs.resolve_schedule_def("daily_rebalance_schedule").cron_schedule == "45 12,15 * * 1-5"

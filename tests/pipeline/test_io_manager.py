@@ -53,49 +53,199 @@ KEY = "2024-06-28"
 
 
 def samples() -> dict[str, BaseModel | pd.DataFrame]:
-    account = AccountInfo(account_number="PA1", status="ACTIVE", currency="USD", cash=Decimal("10.5"),
-                          equity=Decimal("100000.01"), buying_power=Decimal("10.5"), trading_blocked=False, account_blocked=False)
-    position = PositionInfo(symbol="SPY", qty=Decimal("1.5"), side="long", market_value=Decimal("750.3"),
-                            avg_entry_price=Decimal("500"), current_price=Decimal("500.2"))
-    order = OrderInfo(id="o1", client_order_id="alch-20240628-abcdef12-SPY-b1", symbol="SPY", side="buy", type="market",
-                      status="filled", qty=Decimal("1.5"), notional=None, filled_qty=Decimal("1.5"),
-                      filled_avg_price=Decimal("500.01"), limit_price=None, submitted_at=T, updated_at=T, filled_at=T)
+    account = AccountInfo(
+        account_number="PA1",
+        status="ACTIVE",
+        currency="USD",
+        cash=Decimal("10.5"),
+        equity=Decimal("100000.01"),
+        buying_power=Decimal("10.5"),
+        trading_blocked=False,
+        account_blocked=False,
+    )
+    position = PositionInfo(
+        symbol="SPY",
+        qty=Decimal("1.5"),
+        side="long",
+        market_value=Decimal("750.3"),
+        avg_entry_price=Decimal("500"),
+        current_price=Decimal("500.2"),
+    )
+    order = OrderInfo(
+        id="o1",
+        client_order_id="alch-20240628-abcdef12-SPY-b1",
+        symbol="SPY",
+        side="buy",
+        type="market",
+        status="filled",
+        qty=Decimal("1.5"),
+        notional=None,
+        filled_qty=Decimal("1.5"),
+        filled_avg_price=Decimal("500.01"),
+        limit_price=None,
+        submitted_at=T,
+        updated_at=T,
+        filled_at=T,
+    )
     snapshot = AccountSnapshot(
-        session=D, taken_at=T, account=account, positions=(position,), open_orders=(order,),
-        assets={"SPY": AssetInfo(symbol="SPY", tradable=True, fractionable=True, shortable=True, status="active")},
-        quotes={"SPY": QuoteInfo(symbol="SPY", bid=Decimal("500.1"), ask=Decimal("500.3"), bid_size=Decimal(1), ask_size=Decimal(2), timestamp=T)},
+        session=D,
+        taken_at=T,
+        account=account,
+        positions=(position,),
+        open_orders=(order,),
+        assets={
+            "SPY": AssetInfo(symbol="SPY", tradable=True, fractionable=True, shortable=True, status="active")
+        },
+        quotes={
+            "SPY": QuoteInfo(
+                symbol="SPY",
+                bid=Decimal("500.1"),
+                ask=Decimal("500.3"),
+                bid_size=Decimal(1),
+                ask_size=Decimal(2),
+                timestamp=T,
+            )
+        },
         trades={"SPY": TradeInfo(symbol="SPY", price=Decimal("500.2"), size=Decimal(10), timestamp=T)},
     )
     evaluation = StrategyEvaluation(
-        strategy="s", source="s.clj", session=D, weights={"SPY": 0.25, "TLT": 0.75}, options={"rebalance-threshold": 0.1},
+        strategy="s",
+        source="s.clj",
+        session=D,
+        weights={"SPY": 0.25, "TLT": 0.75},
+        options={"rebalance-threshold": 0.1},
         trace=(
-            IfTrace(node="s.clj:1:2", op=">", lhs=OperandValue(expr='(rsi "SPY" {:window 10})', value=71.2, symbol="SPY",
-                    indicator="rsi", window=10, last_bar_date=D), rhs=OperandValue(expr="70", value=70.0), result=True, branch="then"),
-            FilterTrace(node="s.clj:2:3", key="(rsi {:window 10})", select="top", n=1,
-                        candidates=(RankedCandidate(label="G", score=1.5, rank=1, selected=True, stream_returns=(0.01, -0.02)),)),
-            InverseVolatilityTrace(node="s.clj:3:4", window=5, children=(VolatilityShare(label="TLT", sigma=0.4, share=1.0),)),
+            IfTrace(
+                node="s.clj:1:2",
+                op=">",
+                lhs=OperandValue(
+                    expr='(rsi "SPY" {:window 10})',
+                    value=71.2,
+                    symbol="SPY",
+                    indicator="rsi",
+                    window=10,
+                    last_bar_date=D,
+                ),
+                rhs=OperandValue(expr="70", value=70.0),
+                result=True,
+                branch="then",
+            ),
+            FilterTrace(
+                node="s.clj:2:3",
+                key="(rsi {:window 10})",
+                select="top",
+                n=1,
+                candidates=(
+                    RankedCandidate(
+                        label="G", score=1.5, rank=1, selected=True, stream_returns=(0.01, -0.02)
+                    ),
+                ),
+            ),
+            InverseVolatilityTrace(
+                node="s.clj:3:4", window=5, children=(VolatilityShare(label="TLT", sigma=0.4, share=1.0),)
+            ),
         ),
     )
-    target = TargetAllocation(session=D, weights={"SPY": Decimal("0.25"), "TLT": Decimal("0.75")},
-                              sleeves=(StrategySleeve(strategy="s.clj", share=Decimal(1), weights={"SPY": Decimal("0.25"), "TLT": Decimal("0.75")}),))
-    item = PlanItem(symbol="SPY", side="buy", qty=Decimal("1.5"), est_price=Decimal("500.2"), est_value=Decimal("750.3"),
-                    current_weight=Decimal(0), target_weight=Decimal("0.25"), reason="new")
-    plan = RebalancePlan(plan_id="abc", session=D, account_number="PA1", items=(item,),
-                         skipped=(SkippedItem(symbol="TLT", reason="no_cash"),), turnover=Decimal("750.3"), settings=PlanningSettings())
-    outcome = OrderOutcome(symbol="SPY", side="buy", requested_qty=Decimal("1.5"), filled_qty=Decimal("1.5"),
-                           filled_avg_price=Decimal("500.3"), arrival_price=Decimal("500.2"), slippage_bps=Decimal("2.00"),
-                           client_order_id="c", order_id="o1", status="filled", adopted=False)
-    execution = ExecutionResult(session=D, plan_id="abc", account_number="PA1", status="SUCCESS", reason="ok",
-                                outcomes=(outcome,), orders_placed=1, orders_adopted=0, started_at=T, finished_at=T)
-    reconciliation = Reconciliation(session=D, plan_id="abc", applicable=True, note="n", equity=Decimal(1), cash=Decimal(0),
-                                    rows=(ReconciliationRow(symbol="SPY", target_weight=Decimal("0.25"), actual_weight=Decimal("0.24"),
-                                                            drift=Decimal("-0.01"), qty=Decimal("1.5")),), warnings=("w",), errors=())
-    comparison = AllocationComparison(session=D, equity=Decimal(100), deployable=Decimal(99), rows=(ComparisonRow(
-        symbol="SPY", qty=Decimal(0), price=Decimal(1), current_value=Decimal(0), current_weight=Decimal(0),
-        target_weight=Decimal("0.25"), target_value=Decimal("24.75"), delta_value=Decimal("24.75")),))
-    report = build_daily_report({"s.clj": evaluation}, target, snapshot, comparison, plan, execution,
-                                build_ledger(execution, target), reconciliation,
-                                alerts=(AlertLine(severity="WARN", where="x / y", reason="z"),))
+    target = TargetAllocation(
+        session=D,
+        weights={"SPY": Decimal("0.25"), "TLT": Decimal("0.75")},
+        sleeves=(
+            StrategySleeve(
+                strategy="s.clj", share=Decimal(1), weights={"SPY": Decimal("0.25"), "TLT": Decimal("0.75")}
+            ),
+        ),
+    )
+    item = PlanItem(
+        symbol="SPY",
+        side="buy",
+        qty=Decimal("1.5"),
+        est_price=Decimal("500.2"),
+        est_value=Decimal("750.3"),
+        current_weight=Decimal(0),
+        target_weight=Decimal("0.25"),
+        reason="new",
+    )
+    plan = RebalancePlan(
+        plan_id="abc",
+        session=D,
+        account_number="PA1",
+        items=(item,),
+        skipped=(SkippedItem(symbol="TLT", reason="no_cash"),),
+        turnover=Decimal("750.3"),
+        settings=PlanningSettings(),
+    )
+    outcome = OrderOutcome(
+        symbol="SPY",
+        side="buy",
+        requested_qty=Decimal("1.5"),
+        filled_qty=Decimal("1.5"),
+        filled_avg_price=Decimal("500.3"),
+        arrival_price=Decimal("500.2"),
+        slippage_bps=Decimal("2.00"),
+        client_order_id="c",
+        order_id="o1",
+        status="filled",
+        adopted=False,
+    )
+    execution = ExecutionResult(
+        session=D,
+        plan_id="abc",
+        account_number="PA1",
+        status="SUCCESS",
+        reason="ok",
+        outcomes=(outcome,),
+        orders_placed=1,
+        orders_adopted=0,
+        started_at=T,
+        finished_at=T,
+    )
+    reconciliation = Reconciliation(
+        session=D,
+        plan_id="abc",
+        applicable=True,
+        note="n",
+        equity=Decimal(1),
+        cash=Decimal(0),
+        rows=(
+            ReconciliationRow(
+                symbol="SPY",
+                target_weight=Decimal("0.25"),
+                actual_weight=Decimal("0.24"),
+                drift=Decimal("-0.01"),
+                qty=Decimal("1.5"),
+            ),
+        ),
+        warnings=("w",),
+        errors=(),
+    )
+    comparison = AllocationComparison(
+        session=D,
+        equity=Decimal(100),
+        deployable=Decimal(99),
+        rows=(
+            ComparisonRow(
+                symbol="SPY",
+                qty=Decimal(0),
+                price=Decimal(1),
+                current_value=Decimal(0),
+                current_weight=Decimal(0),
+                target_weight=Decimal("0.25"),
+                target_value=Decimal("24.75"),
+                delta_value=Decimal("24.75"),
+            ),
+        ),
+    )
+    report = build_daily_report(
+        {"s.clj": evaluation},
+        target,
+        snapshot,
+        comparison,
+        plan,
+        execution,
+        build_ledger(execution, target),
+        reconciliation,
+        alerts=(AlertLine(severity="WARN", where="x / y", reason="z"),),
+    )
     return {
         "snapshot": snapshot,
         "evaluation": evaluation,
@@ -105,8 +255,17 @@ def samples() -> dict[str, BaseModel | pd.DataFrame]:
         "execution": execution,
         "reconciliation": reconciliation,
         "report": report,
-        "bars": pd.DataFrame({"symbol": ["SPY", "TLT"], "date": [D, D], "open": [1.0, 2.0], "high": [1.0, 2.0],
-                              "low": [1.0, 2.0], "close": [1.0, 2.0], "volume": [10.0, 20.0]}),
+        "bars": pd.DataFrame(
+            {
+                "symbol": ["SPY", "TLT"],
+                "date": [D, D],
+                "open": [1.0, 2.0],
+                "high": [1.0, 2.0],
+                "low": [1.0, 2.0],
+                "close": [1.0, 2.0],
+                "volume": [10.0, 20.0],
+            }
+        ),
     }
 
 
@@ -115,7 +274,9 @@ def build_pair(name: str, value: BaseModel | pd.DataFrame) -> list[dg.AssetsDefi
     def produce() -> object:
         return value
 
-    @dg.asset(name=f"consume_{name}", partitions_def=nyse_sessions, ins={"upstream": dg.AssetIn(f"produce_{name}")})
+    @dg.asset(
+        name=f"consume_{name}", partitions_def=nyse_sessions, ins={"upstream": dg.AssetIn(f"produce_{name}")}
+    )
     def consume(upstream: object) -> None:
         if isinstance(value, pd.DataFrame):
             pd.testing.assert_frame_equal(upstream, value)
@@ -155,13 +316,18 @@ def test_causation_names_the_upstream_materialization(tmp_path: Path) -> None:
 
     io_manager = ModelIOManager(base=str(tmp_path))
     one = dg.materialize([first], partition_key=KEY, resources={"io_manager": io_manager})
-    two = dg.materialize([first.to_source_asset(), second], partition_key=KEY, resources={"io_manager": io_manager})
+    two = dg.materialize(
+        [first.to_source_asset(), second], partition_key=KEY, resources={"io_manager": io_manager}
+    )
     envelope = json.loads(latest_stored(tmp_path, "second", partition=KEY).read_text())
     assert envelope["correlation_id"] == f"{two.run_id}:{KEY}"
     assert envelope["causation_id"] == [f"first@{one.run_id}:{KEY}"]
 
 
-@pytest.mark.parametrize(("content", "fragment"), [(b"{not json", "corrupted"), (b'{"model": "os:system", "value": {}}', "refusing")])
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [(b"{not json", "corrupted"), (b'{"model": "os:system", "value": {}}', "refusing")],
+)
 def test_corrupted_file_is_a_clear_error(tmp_path: Path, content: bytes, fragment: str) -> None:
     value = samples()["report"]
     produce, consume = build_pair("report", value)
@@ -170,15 +336,20 @@ def test_corrupted_file_is_a_clear_error(tmp_path: Path, content: bytes, fragmen
     stored = latest_stored(tmp_path, "produce_report", partition=KEY)
     stored.write_bytes(content)
     with pytest.raises(StorageError, match=fragment) as info:
-        dg.materialize([produce.to_source_asset(), consume], partition_key=KEY, resources={"io_manager": io_manager})
+        dg.materialize(
+            [produce.to_source_asset(), consume], partition_key=KEY, resources={"io_manager": io_manager}
+        )
     assert str(stored) in str(info.value)
 
 
 def test_missing_upstream_is_a_clear_error(tmp_path: Path) -> None:
     produce, consume = build_pair("report", samples()["report"])
     with pytest.raises(StorageError, match="materialize it first"):
-        dg.materialize([produce.to_source_asset(), consume], partition_key=KEY,
-                       resources={"io_manager": ModelIOManager(base=str(tmp_path))})
+        dg.materialize(
+            [produce.to_source_asset(), consume],
+            partition_key=KEY,
+            resources={"io_manager": ModelIOManager(base=str(tmp_path))},
+        )
 
 
 # --- append-only: a rerun never replaces what an earlier run stored ---------------------------

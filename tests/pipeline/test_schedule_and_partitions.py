@@ -1,6 +1,5 @@
 """The daily trigger and the partition set follow the NYSE calendar, half days included."""
 
-
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -20,7 +19,9 @@ def _probe(context: dg.AssetExecutionContext) -> None:
     context.log.info(context.partition_key)
 
 
-REPOSITORY = dg.Definitions(assets=[_probe], jobs=[daily_rebalance_job], schedules=[schedule]).get_repository_def()
+REPOSITORY = dg.Definitions(
+    assets=[_probe], jobs=[daily_rebalance_job], schedules=[schedule]
+).get_repository_def()
 
 
 def tick(day: str, hour: int, minute: int) -> dg.RunRequest | dg.SkipReason:
@@ -35,7 +36,11 @@ def tick(day: str, hour: int, minute: int) -> dg.RunRequest | dg.SkipReason:
 
 @pytest.mark.parametrize(
     ("day", "why"),
-    [("2024-06-29", "not an NYSE session"), ("2024-07-04", "not an NYSE session"), ("2024-03-29", "not an NYSE session")],
+    [
+        ("2024-06-29", "not an NYSE session"),
+        ("2024-07-04", "not an NYSE session"),
+        ("2024-03-29", "not an NYSE session"),
+    ],
 )
 def test_weekends_and_holidays_skip(day: str, why: str) -> None:
     for hour in (12, 15):

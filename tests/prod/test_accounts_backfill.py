@@ -95,7 +95,11 @@ def wait_for_locations(port: int, process: subprocess.Popen[bytes], log: Path, d
             time.sleep(2)
             continue
         loaded_names = {e["name"] for e in entries if e["loadStatus"] == "LOADED"}
-        errors = [e for e in entries if e["locationOrLoadError"] and e["locationOrLoadError"]["__typename"] == "PythonError"]
+        errors = [
+            e
+            for e in entries
+            if e["locationOrLoadError"] and e["locationOrLoadError"]["__typename"] == "PythonError"
+        ]
         assert not errors, errors
         if loaded_names >= set(ACCOUNTS):
             return
@@ -132,7 +136,9 @@ def daily_asset_keys(name: str) -> list[list[str]]:
     return [list(key.path) for key in job.asset_layer.executable_asset_keys]
 
 
-def test_five_accounts_in_one_backfill(prod_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: PLR0915
+def test_five_accounts_in_one_backfill(  # noqa: PLR0915
+    prod_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     accounts = write_accounts(tmp_path)
     env = {
         "ALCHEMISER_ACCOUNTS_FILE": str(accounts),
@@ -145,7 +151,9 @@ def test_five_accounts_in_one_backfill(prod_home: Path, tmp_path: Path, monkeypa
     (tmp_path / "workspace.yaml").write_text(workspace_yaml(ACCOUNTS, str(ROOT)))
     # The deploy step that creates each account's pool before the first run (see the command).
     alchemiser = Path(sys.executable).parent / "alchemiser"
-    pools = subprocess.run([str(alchemiser), "accounts", "pools"], capture_output=True, text=True, check=False)
+    pools = subprocess.run(
+        [str(alchemiser), "accounts", "pools"], capture_output=True, text=True, check=False
+    )
     assert pools.returncode == 0, pools.stderr
     assert pools.stdout.splitlines() == [f"broker-{name}: created, limit 1" for name in ACCOUNTS]
     selection = [{"path": path} for name in ACCOUNTS for path in daily_asset_keys(name)]
@@ -178,7 +186,11 @@ def test_five_accounts_in_one_backfill(prod_home: Path, tmp_path: Path, monkeypa
             time.sleep(5)
         wall = time.monotonic() - started
         if status != "COMPLETED_SUCCESS":
-            pytest.fail("\n".join([f"backfill {status}", *failed_steps(prod_home, backfill_id), log.read_text()[-3000:]]))
+            pytest.fail(
+                "\n".join(
+                    [f"backfill {status}", *failed_steps(prod_home, backfill_id), log.read_text()[-3000:]]
+                )
+            )
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -195,7 +207,9 @@ def test_five_accounts_in_one_backfill(prod_home: Path, tmp_path: Path, monkeypa
         assert run.status == DagsterRunStatus.SUCCESS, run.run_id
         location = run.remote_job_origin.location_name  # type: ignore[union-attr]
         assert record.start_time is not None and record.end_time is not None
-        runs_by_account.setdefault(location, []).append((record.start_time, record.end_time, run.tags["dagster/partition"]))
+        runs_by_account.setdefault(location, []).append(
+            (record.start_time, record.end_time, run.tags["dagster/partition"])
+        )
     # One run per account and session, each in its own account's code location.
     assert {name: sorted(p for _, _, p in runs) for name, runs in runs_by_account.items()} == {
         name: [d.isoformat() for d in SESSIONS] for name in ACCOUNTS

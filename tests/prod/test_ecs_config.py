@@ -15,7 +15,10 @@ from tests.prod.conftest import PROD_YAML, ROOT
 
 ECS = ROOT / "deploy" / "ecs"
 ENV = {
-    **{f"DAGSTER_PG_{k}": v for k, v in {"HOST": "db", "PORT": "5432", "USER": "u", "PASSWORD": "p", "DB": "d"}.items()},
+    **{
+        f"DAGSTER_PG_{k}": v
+        for k, v in {"HOST": "db", "PORT": "5432", "USER": "u", "PASSWORD": "p", "DB": "d"}.items()
+    },
     "DAGSTER_COMPUTE_LOGS_BUCKET": "logs",
     "DAGSTER_COMPUTE_LOGS_PREFIX": "alchemiser",
     "ALCHEMISER_RUN_TASK_DEFINITION": "alchemiser-run:3",
@@ -44,7 +47,10 @@ def test_the_merged_instance_config_is_valid(monkeypatch: pytest.MonkeyPatch) ->
     values = checked.value
     assert values["task_definition"] == {"env": "ALCHEMISER_RUN_TASK_DEFINITION"}
     assert values["run_task_kwargs"]["cluster"] == ENV["ALCHEMISER_ECS_CLUSTER"]
-    assert values["secrets"][0] == {"name": "DAGSTER_PG_PASSWORD", "valueFrom": ENV["ALCHEMISER_PG_PASSWORD_SECRET_ARN"]}
+    assert values["secrets"][0] == {
+        "name": "DAGSTER_PG_PASSWORD",
+        "valueFrom": ENV["ALCHEMISER_PG_PASSWORD_SECRET_ARN"],
+    }
     assert "alchemiser/account" in values["propagate_tags"]["allow_list"]
     assert config["storage"] == yaml.safe_load(PROD_YAML.read_text())["storage"]  # only the launcher differs
 
@@ -67,7 +73,9 @@ def test_every_secret_in_the_instance_config_comes_from_the_environment() -> Non
         if isinstance(node, dict):
             for key, value in node.items():
                 where = f"{path}.{key}"
-                secret = any(word in str(key).lower() for word in ("password", "secret", "valuefrom", "token"))
+                secret = any(
+                    word in str(key).lower() for word in ("password", "secret", "valuefrom", "token")
+                )
                 from_env = isinstance(value, dict) and set(value) == {"env"}
                 if secret and not from_env and not (isinstance(value, list) or value is None):
                     found.append(where)

@@ -55,7 +55,10 @@ def secrets_manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def test_references_resolve_from_secrets_manager(secrets_manager: str) -> None:
     assert resolve_secret(f"aws-sm:{secrets_manager}#api_key", "api_key_secret") == API_KEY
     assert resolve_secret(f"aws-sm:{secrets_manager}-plain", "x") == "plain-value"
-    with pytest.raises(ConfigError, match=r"api_key_secret = 'aws-sm:nope#k': AWS Secrets Manager answered ResourceNotFoundException"):
+    with pytest.raises(
+        ConfigError,
+        match=r"api_key_secret = 'aws-sm:nope#k': AWS Secrets Manager answered ResourceNotFoundException",
+    ):
         resolve_secret("aws-sm:nope#k", "api_key_secret")
     with pytest.raises(ConfigError, match="is not a JSON object with 'missing'") as raised:
         resolve_secret(f"aws-sm:{secrets_manager}#missing", "secret_key_secret")
@@ -63,7 +66,9 @@ def test_references_resolve_from_secrets_manager(secrets_manager: str) -> None:
 
 
 def test_the_daily_graph_trades_with_keys_from_secrets_manager(tmp_path: Path, secrets_manager: str) -> None:
-    broker = SimulatorServer(tmp_path / "paper", now=session_time(D), api_key=API_KEY, secret_key=SECRET_KEY).start()
+    broker = SimulatorServer(
+        tmp_path / "paper", now=session_time(D), api_key=API_KEY, secret_key=SECRET_KEY
+    ).start()
     try:
         settings = Settings(
             mode="paper",
@@ -93,7 +98,9 @@ def test_the_daily_graph_trades_with_keys_from_secrets_manager(tmp_path: Path, s
         wrong = settings.model_copy(update={"secret_key_secret": f"aws-sm:{secrets_manager}#absent"})
         job = build_definitions(wrong).resolve_job_def(DAILY_JOB_NAME)
         with dg.instance_for_test() as instance:
-            failed = job.execute_in_process(partition_key=D.isoformat(), instance=instance, raise_on_error=False)
+            failed = job.execute_in_process(
+                partition_key=D.isoformat(), instance=instance, raise_on_error=False
+            )
         assert not failed.success
         reasons = failure_reasons(failed.all_events)
         assert reasons and reasons[0][0] == "resources" and "secret_key_secret" in reasons[0][1], reasons

@@ -415,7 +415,9 @@ def _reference(model: BaseModel, name: str) -> BaseModel | None:
     return type(model)(**item)
 
 
-def assert_fields_like_alpaca(ours: BaseModel, theirs: BaseModel, where: str, *, values_are_real: bool) -> None:
+def assert_fields_like_alpaca(
+    ours: BaseModel, theirs: BaseModel, where: str, *, values_are_real: bool
+) -> None:
     """Every field the SDK fills from real Alpaca's body it fills from ours, with the same type.
 
     With ``values_are_real`` False (the OpenAPI placeholder) a field the placeholder fills may
@@ -433,7 +435,9 @@ def assert_fields_like_alpaca(ours: BaseModel, theirs: BaseModel, where: str, *,
         elif isinstance(real, list) and real and isinstance(real[0], BaseModel):
             assert mine, f"{where}.{field}: empty where Alpaca has items"
             for i, item in enumerate(mine):
-                assert_fields_like_alpaca(item, real[0], f"{where}.{field}[{i}]", values_are_real=values_are_real)
+                assert_fields_like_alpaca(
+                    item, real[0], f"{where}.{field}[{i}]", values_are_real=values_are_real
+                )
         elif field in DECIMAL_KEYS:
             # Alpaca sends decimals as strings; some fixtures were recorded with numbers.
             assert isinstance(mine, str), f"{where}.{field}: decimal {mine!r} must stay a string"

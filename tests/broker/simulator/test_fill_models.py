@@ -117,7 +117,9 @@ def test_reject_never_lands_on_an_order_that_already_has_fills(
     assert half.status.value == "partially_filled" and Decimal(str(half.filled_qty)) == 5
 
 
-def test_client_id_rule_beats_symbol_rule_beats_all_symbols(sim: SimulatorServer, trading: TradingClient) -> None:
+def test_client_id_rule_beats_symbol_rule_beats_all_symbols(
+    sim: SimulatorServer, trading: TradingClient
+) -> None:
     sim.set_fill_rule("*", "never")
     sim.set_fill_rule("QQQ", "spread_crossing")
     sim.set_fill_rule(None, "reject", client_order_id="spy-refused")
@@ -173,18 +175,14 @@ def test_paper_like_partial_draws_are_about_one_in_ten_and_repeatable() -> None:
     assert draws == [paper_like_fraction(f"order-{i}", 0) for i in range(5000)]
 
 
-def test_paper_like_fills_partially_when_drawn_then_completes(
-    tmp_path: Path, sim_bars: pd.DataFrame
-) -> None:
+def test_paper_like_fills_partially_when_drawn_then_completes(tmp_path: Path, sim_bars: pd.DataFrame) -> None:
     n = 100  # 0.9 ** 100: no partial draw among them is out of the question
     with SimulatorServer(tmp_path / "state", bars=sim_bars, now=OPEN_NOW, cash=Decimal(10**7)) as sim:
         trading, _ = clients(sim)
         sim.set_fill_rule("*", "paper_like")
         orders = [market_buy(trading, f"paper-{i}", qty=10) for i in range(n)]
         first = [status_of(trading, f"paper-{i}") for i in range(n)]
-        expected_partial = {
-            str(o.id) for o in orders if paper_like_fraction(str(o.id), 0) is not None
-        }
+        expected_partial = {str(o.id) for o in orders if paper_like_fraction(str(o.id), 0) is not None}
         partial = {str(o.id) for o in first if o.status.value == "partially_filled"}
         assert partial == expected_partial and partial
         assert all(o.status.value == "filled" for o in first if str(o.id) not in partial)

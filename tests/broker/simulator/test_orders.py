@@ -375,18 +375,42 @@ def test_fill_rule_never_keeps_orders_open_until_restored(tmp_path) -> None:  # 
 
     with SimulatorServer(tmp_path / "s", now=session_time(dt.date(2024, 6, 28))) as server:
         headers = {"APCA-API-KEY-ID": server.api_key, "APCA-API-SECRET-KEY": server.secret_key}
-        assert http.post(f"{server.base_url}/_sim/fills", json={"symbol": "spy", "mode": "never"}, timeout=5).json() == {"SPY": "never"}
-        body = {"symbol": "SPY", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day", "client_order_id": "hold-1"}
+        assert http.post(
+            f"{server.base_url}/_sim/fills", json={"symbol": "spy", "mode": "never"}, timeout=5
+        ).json() == {"SPY": "never"}
+        body = {
+            "symbol": "SPY",
+            "qty": "1",
+            "side": "buy",
+            "type": "market",
+            "time_in_force": "day",
+            "client_order_id": "hold-1",
+        }
         http.post(f"{server.base_url}/v2/orders", json=body, headers=headers, timeout=5).raise_for_status()
-        order = http.get(f"{server.base_url}/v2/orders:by_client_order_id", params={"client_order_id": "hold-1"}, headers=headers, timeout=5).json()
+        order = http.get(
+            f"{server.base_url}/v2/orders:by_client_order_id",
+            params={"client_order_id": "hold-1"},
+            headers=headers,
+            timeout=5,
+        ).json()
         assert order["status"] in ("new", "accepted", "pending_new")
         server.set_fill_rule("SPY", "spread_crossing")
-        order = http.get(f"{server.base_url}/v2/orders:by_client_order_id", params={"client_order_id": "hold-1"}, headers=headers, timeout=5).json()
+        order = http.get(
+            f"{server.base_url}/v2/orders:by_client_order_id",
+            params={"client_order_id": "hold-1"},
+            headers=headers,
+            timeout=5,
+        ).json()
         assert order["status"] == "filled"
     with SimulatorServer(tmp_path / "s") as again:  # persisted with the state
         assert again.engine.fill_rules() == {"SPY": "spread_crossing"}
     bad = SimulatorServer(tmp_path / "t", now=session_time(dt.date(2024, 6, 28))).start()
     try:
-        assert http.post(f"{bad.base_url}/_sim/fills", json={"symbol": "SPY", "mode": "sometimes"}, timeout=5).status_code == 422
+        assert (
+            http.post(
+                f"{bad.base_url}/_sim/fills", json={"symbol": "SPY", "mode": "sometimes"}, timeout=5
+            ).status_code
+            == 422
+        )
     finally:
         bad.stop()

@@ -115,7 +115,9 @@ def test_a_corridor_holds_until_a_weight_leaves_it(tmp_path: Path) -> None:
 
 
 def test_without_a_corridor_the_sleeve_goes_back_to_target_daily() -> None:
-    def after(setting: TradingSetting, before: dict[str, float], now: dict[str, float], target: dict[str, float]) -> tuple[dict[str, float], bool]:
+    def after(
+        setting: TradingSetting, before: dict[str, float], now: dict[str, float], target: dict[str, float]
+    ) -> tuple[dict[str, float], bool]:
         book = decide_sleeve("s", setting, DAYS[0], None, before, {s: 1 / len(before) for s in before})
         today = decide_sleeve("s", setting, DAYS[1], book, now, target)
         return {s: float(w) for s, w in today.weights.items()}, today.traded
@@ -133,7 +135,9 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
     bad = '(defsymphony "x" {:rebalance-threshold "often"} (asset "AAA"))'
     config = load_allocation_config(config_of(tmp_path, {"x.clj": bad}, {"x.clj": 1.0}))
     # Trading options are validated when the symphony loads (issue 15), naming the place.
-    with pytest.raises(DslValidationError, match=r"x.clj:1:40: ValidationError: option :rebalance-threshold: "):
+    with pytest.raises(
+        DslValidationError, match=r"x.clj:1:40: ValidationError: option :rebalance-threshold: "
+    ):
         run_backtest(config, bars_of({"AAA": [1, 2, 3, 4, 5]}), None, None, BacktestSettings())
     ok = load_allocation_config(config_of(tmp_path, {"switch.clj": SWITCH}, {"switch.clj": 1.0}))
     with pytest.raises(MarketDataError, match="no session of the bars lies in"):

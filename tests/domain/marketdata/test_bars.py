@@ -308,5 +308,7 @@ def test_float_rounding_at_the_high_is_tolerated() -> None:
 def test_a_bars_file_with_a_saturday_is_refused_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "bars.parquet"
     make_bars(date=["2024-01-03", "2024-01-02", "2024-01-02", "2024-01-06"]).to_parquet(path)
-    with pytest.raises(MarketDataError, match=rf"^{path}: date that is not an NYSE session .* QQQ on 2024-01-06"):
+    with pytest.raises(
+        MarketDataError, match=rf"^{path}: date that is not an NYSE session .* QQQ on 2024-01-06"
+    ):
         read_bars(path)

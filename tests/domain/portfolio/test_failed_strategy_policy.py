@@ -20,7 +20,9 @@ def test_stop_refuses_to_build_a_target() -> None:
 
 
 def test_cash_keeps_the_failed_sleeve_in_cash() -> None:
-    target = build_target_allocation(D, SHARES, {"a.clj": {"SPY": 0.5, "TLT": 0.5}, "b.clj": None}, policy="cash")
+    target = build_target_allocation(
+        D, SHARES, {"a.clj": {"SPY": 0.5, "TLT": 0.5}, "b.clj": None}, policy="cash"
+    )
     assert target.weights == {"SPY": Decimal("0.3"), "TLT": Decimal("0.3")}
     assert target.cash_weight == Decimal("0.4")
     (failed,) = [s for s in target.sleeves if s.strategy == "b.clj"]
@@ -41,4 +43,6 @@ def test_last_target_reuses_the_latest_earlier_weights() -> None:
 @pytest.mark.parametrize("history", [None, {"b.clj": (D, {"GLD": 1.0})}])
 def test_last_target_without_an_earlier_day_fails_loudly(history: dict | None) -> None:
     with pytest.raises(PortfolioError, match="no earlier target"):
-        build_target_allocation(D, SHARES, {"a.clj": {"SPY": 1.0}, "b.clj": None}, policy="last_target", last_targets=history)
+        build_target_allocation(
+            D, SHARES, {"a.clj": {"SPY": 1.0}, "b.clj": None}, policy="last_target", last_targets=history
+        )

@@ -73,8 +73,12 @@ def test_within_band_and_reduce() -> None:
     # A held 59.4 x 100 = 5940 = 0.6 x 9900 -> delta 0 -> within_band.
     # B held 80 x 50 = 4000, target 0.4 x 9900 = 3960 -> delta -40 -> sell down(40/50) = 0.8.
     p = plan(
-        inputs(equity="10000", cash="60", positions={"A": "59.4", "B": "80"},
-               quotes={"A": {"last": "100"}, "B": {"last": "50"}}),
+        inputs(
+            equity="10000",
+            cash="60",
+            positions={"A": "59.4", "B": "80"},
+            quotes={"A": {"last": "100"}, "B": {"last": "50"}},
+        ),
         {"A": "0.6", "B": "0.4"},
     )
     assert rows(p) == [("B", "sell", "0.800000", "reduce")]
@@ -84,7 +88,9 @@ def test_within_band_and_reduce() -> None:
 def test_drift_band_skips_small_weight_moves() -> None:
     # B: current 4000/10000 = 0.40, target 0.4 -> |0| < band; A: 0.594 vs 0.6 -> 0.006 < 0.01.
     p = plan(
-        inputs(cash="60", positions={"A": "59.4", "B": "80"}, quotes={"A": {"last": "100"}, "B": {"last": "50"}}),
+        inputs(
+            cash="60", positions={"A": "59.4", "B": "80"}, quotes={"A": {"last": "100"}, "B": {"last": "50"}}
+        ),
         {"A": "0.6", "B": "0.4"},
         drift_band="0.01",
     )
@@ -119,11 +125,19 @@ def test_buys_use_the_smaller_of_cash_and_buying_power() -> None:
 
 def test_order_of_items_sells_then_buys_by_value() -> None:
     p = plan(
-        inputs(cash="0", positions={"S1": "10", "S2": "30"},
-               quotes={"S1": {"last": "100"}, "S2": {"last": "100"}, "B1": {"last": "10"}, "B2": {"last": "10"}}),
+        inputs(
+            cash="0",
+            positions={"S1": "10", "S2": "30"},
+            quotes={"S1": {"last": "100"}, "S2": {"last": "100"}, "B1": {"last": "10"}, "B2": {"last": "10"}},
+        ),
         {"B1": "0.25", "B2": "0.75"},
     )
-    assert [(i.symbol, i.side) for i in p.items] == [("S2", "sell"), ("S1", "sell"), ("B2", "buy"), ("B1", "buy")]
+    assert [(i.symbol, i.side) for i in p.items] == [
+        ("S2", "sell"),
+        ("S1", "sell"),
+        ("B2", "buy"),
+        ("B1", "buy"),
+    ]
 
 
 def test_plan_id_is_a_deterministic_hash_of_the_inputs() -> None:

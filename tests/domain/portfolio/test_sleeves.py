@@ -171,7 +171,10 @@ def test_failures_setting_changes_and_missing_prices() -> None:
     book = start(HOLD, dt.date(2024, 3, 4))
     failed = decide_sleeve("s", HOLD, dt.date(2024, 3, 5), book, {}, None)  # its symbols need no price
     assert not failed.traded and failed.target is None and failed.weights == {}
-    assert failed.reason == "strategy failed: the failed-strategy policy decides" and failed.rebalanced_on == book.session
+    assert (
+        failed.reason == "strategy failed: the failed-strategy policy decides"
+        and failed.rebalanced_on == book.session
+    )
     after = decide_sleeve("s", HOLD, dt.date(2024, 3, 6), failed, PAR, HALF)
     assert after.traded and after.reason == "strategy failed on 2024-03-05: back to target"
     changed = decide_sleeve("s", WEEKLY, dt.date(2024, 3, 6), book, PAR, HALF)
@@ -206,7 +209,13 @@ def test_the_previous_ledger_is_evidence_split_as_it_attributes() -> None:
             {"notional": "200.01", "attribution": '{"b": "1.000000"}'},
         ]
     )
-    assert ledger_attribution(ledger, day) == ({"a": Decimal("750.00"), "b": Decimal("450.01")}, "fill ledger of 2024-03-04: 3 fills")
-    assert ledger_attribution(None, day) == ({}, "no fill ledger stored for 2024-03-04 (plan only or not run): no fills assumed")
+    assert ledger_attribution(ledger, day) == (
+        {"a": Decimal("750.00"), "b": Decimal("450.01")},
+        "fill ledger of 2024-03-04: 3 fills",
+    )
+    assert ledger_attribution(None, day) == (
+        {},
+        "no fill ledger stored for 2024-03-04 (plan only or not run): no fills assumed",
+    )
     with pytest.raises(PortfolioError, match="the fill ledger of 2024-03-04 has no column attribution"):
         ledger_attribution(ledger.drop(columns=["attribution"]), day)

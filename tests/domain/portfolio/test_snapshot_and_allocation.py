@@ -123,7 +123,11 @@ def test_equity_must_be_cash_plus_positions(equity: str, problem: str | None) ->
         assert problems == []
     else:
         [found] = problems
-        assert found.startswith(f"equity {equity} is not cash 3200") and problem in found and "tolerance" in found
+        assert (
+            found.startswith(f"equity {equity} is not cash 3200")
+            and problem in found
+            and "tolerance" in found
+        )
 
 
 def test_a_small_account_has_a_one_dollar_tolerance() -> None:

@@ -17,7 +17,9 @@ from tests.conftest import corpus_dir, corpus_files
 
 COMPOSER = corpus_dir() / "composer"
 CANONICAL = COMPOSER / "canonical"
-NODE_HEAD = re.compile(r"\((asset|group|weight-equal|weight-specified|weight-inverse-volatility|if|filter)(?= |$)")
+NODE_HEAD = re.compile(
+    r"\((asset|group|weight-equal|weight-specified|weight-inverse-volatility|if|filter)(?= |$)"
+)
 NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 EX2 = (
@@ -141,8 +143,14 @@ def test_non_finite_numbers_are_refused() -> None:
     ("options", "written"),
     [
         ("{}", '{:asset-class "EQUITIES", :rebalance-frequency :daily}'),
-        ("{:rebalance-threshold 0.05}", '{:asset-class "EQUITIES", :rebalance-frequency :none, :rebalance-threshold 0.05}'),
-        ("{:rebalance-frequency :weekly :rebalance-threshold 0.05}", '{:asset-class "EQUITIES", :rebalance-frequency :weekly, :rebalance-threshold 0.05}'),
+        (
+            "{:rebalance-threshold 0.05}",
+            '{:asset-class "EQUITIES", :rebalance-frequency :none, :rebalance-threshold 0.05}',
+        ),
+        (
+            "{:rebalance-frequency :weekly :rebalance-threshold 0.05}",
+            '{:asset-class "EQUITIES", :rebalance-frequency :weekly, :rebalance-threshold 0.05}',
+        ),
     ],
 )
 def test_the_written_trading_setting_is_the_one_the_source_meant(options: str, written: str) -> None:
@@ -150,4 +158,6 @@ def test_the_written_trading_setting_is_the_one_the_source_meant(options: str, w
     source = f'(defsymphony "s" {options} (asset "SPY"))'
     text = to_clj(parse_symphony(source))
     assert text.splitlines()[0] == f'(defsymphony "s" {written}'
-    assert trading_setting("s", parse_symphony(text).options) == trading_setting("s", parse_symphony(source).options)
+    assert trading_setting("s", parse_symphony(text).options) == trading_setting(
+        "s", parse_symphony(source).options
+    )

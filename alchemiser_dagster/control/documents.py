@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from upath import UPath
 
 from alchemiser_dagster.domain.errors import ConfigError, StorageError
-from alchemiser_dagster.domain.model import SCHEMA_VERSION, Record, readable_schema_version
+from alchemiser_dagster.domain.model import SCHEMA_VERSION, Record, current_schema_version
 from alchemiser_dagster.storage import LOCAL_PROTOCOLS, is_local, read_bytes, storage_path, write_bytes
 
 CONTROL_DIR = "control"
@@ -73,11 +73,7 @@ def read_record(path: UPath, model_type: type[RecordT], what: str) -> RecordT | 
         raise StorageError(f"{path}: {what} is corrupted (not a JSON object); fix or remove it deliberately")
     current = model_type.model_fields["schema_version"].default
     # Documents from before records carried a version are at the first one.
-    version = readable_schema_version(path, what, value.get("schema_version", SCHEMA_VERSION), current)
-    if version < current:  # control documents have no migrations yet: refuse, never misread
-        raise StorageError(
-            f"{path}: {what} has schema_version {version}, older than {current}, and no migration reads it"
-        )
+    current_schema_version(path, what, value.get("schema_version", SCHEMA_VERSION), current)
     try:
         return model_type.model_validate_json(payload)
     except ValidationError as error:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from alchemiser_dagster.domain.errors import StorageError
 
-__all__ = ["SCHEMA_VERSION", "FrozenModel", "Record", "readable_schema_version"]
+__all__ = ["SCHEMA_VERSION", "FrozenModel", "Record", "current_schema_version", "readable_schema_version"]
 
 #: The shape version every stored record is written with. A record whose shape changes
 #: overrides its `schema_version` default, and the IO manager learns to migrate the old one.
@@ -45,3 +45,12 @@ def readable_schema_version(where: object, what: str, found: object, current: in
             f" this one reads up to {current}. Upgrade alchemiser-dagster to read it"
         )
     return found
+
+
+def current_schema_version(where: object, what: str, found: object, current: int) -> None:
+    """`found` must be exactly `current`: for values that have no migrations to bring an older one up."""
+    version = readable_schema_version(where, what, found, current)
+    if version < current:
+        raise StorageError(
+            f"{where}: {what} has schema_version {version}, older than {current}, and no migration reads it"
+        )

@@ -39,7 +39,7 @@ from pydantic import BaseModel, PrivateAttr, ValidationError
 from upath import UPath
 
 from alchemiser_dagster.domain.errors import StorageError
-from alchemiser_dagster.domain.model import readable_schema_version
+from alchemiser_dagster.domain.model import current_schema_version, readable_schema_version
 from alchemiser_dagster.storage import STORE_ERRORS, read_bytes, storage_path, write_bytes
 
 ENVELOPE_VERSION = 1
@@ -57,24 +57,14 @@ STAMP_LENGTH = len("20261206T221500123456Z")
 MIGRATIONS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
-def checked_version(path: UPath, what: str, found: object, current: int) -> int:
-    """`found` as a version this release can read (equal or older), else a StorageError."""
-    return readable_schema_version(path, what, found, current)
-
-
 def current_envelope(path: UPath, what: str, found: object) -> None:
     """An envelope has no migrations: it is at `ENVELOPE_VERSION` or refused."""
-    version = checked_version(path, what, found, ENVELOPE_VERSION)
-    if version < ENVELOPE_VERSION:
-        raise StorageError(
-            f"{path}: {what} has schema_version {version}, older than {ENVELOPE_VERSION},"
-            " and no migration reads it"
-        )
+    current_schema_version(path, what, found, ENVELOPE_VERSION)
 
 
 def migrated_value(path: UPath, model: str, value: dict[str, Any], current: int) -> dict[str, Any]:
     """A stored record's value brought up to `current` step by step, or a StorageError."""
-    version = checked_version(path, model, value.get("schema_version"), current)
+    version = readable_schema_version(path, model, value.get("schema_version"), current)
     while version < current:
         step = MIGRATIONS.get((model, version))
         if step is None:
